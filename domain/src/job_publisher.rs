@@ -1,0 +1,148 @@
+//! Publishing job messages to Pub/Sub with the official client.
+//!
+//! The API hands a message off and answers at once; a background task awaits
+//! the publish and marks the job `published_at`. A job whose publish failed
+//! keeps `published_at` null, and the reconciler publishes it again, so no
+//! publish failure ever loses a job.
+
+use crate::config::PubSubSettings;
+use crate::job::{Job, JobId};
+use crate::job_message::JobMessage;
+use crate::job_store::JobStore;
+use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
+use google_cloud_pubsub::client::Publisher;
+use google_cloud_pubsub::model::Message;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+/// How long one publish keeps retrying before the reconciler takes over.
+const PUBLISH_RETRY_LIMIT: Duration = Duration::from_secs(30);
+/// Most confirmations written in one statement.
+const CONFIRM_BATCH: usize = 1000;
+
+/// Why a publisher could not be built or a publish failed.
+#[derive(Debug, Error)]
+pub enum PublishError {
+    /// The client could not be built (bad endpoint or no credentials).
+    #[error("cannot create the Pub/Sub publisher: {0}")]
+    Client(String),
+    /// Pub/Sub refused or never answered; the job stays unpublished and the
+    /// reconciler tries again.
+    #[error("publishing to Pub/Sub failed: {0}")]
+    Publish(#[from] google_cloud_pubsub::error::PublishError),
+    /// The message could not be encoded.
+    #[error("encoding the job message failed: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Publishes job messages and records which jobs were published.
+#[derive(Debug, Clone)]
+pub struct JobPublisher {
+    publisher: Publisher,
+    confirmed: mpsc::UnboundedSender<JobId>,
+}
+
+impl JobPublisher {
+    /// A publisher for the configured topic. With `PUBSUB_EMULATOR_HOST` set
+    /// it talks plaintext to the emulator with anonymous credentials (the
+    /// client does not read that variable itself); otherwise it uses
+    /// Application Default Credentials.
+    pub async fn new(settings: &PubSubSettings, store: JobStore) -> Result<Self, PublishError> {
+        let mut builder = Publisher::builder(settings.topic_path())
+            .with_retry_policy(Aip194Strict.with_time_limit(PUBLISH_RETRY_LIMIT));
+        if let Some(host) = &settings.emulator_host {
+            builder = builder
+                .with_endpoint(format!("http://{host}"))
+                .with_credentials(
+                    google_cloud_auth::credentials::anonymous::Builder::new().build(),
+                );
+        }
+        let publisher = builder
+            .build()
+            .await
+            .map_err(|err| PublishError::Client(err.to_string()))?;
+        let (confirmed, confirmations) = mpsc::unbounded_channel();
+        tokio::spawn(record_confirmations(store, confirmations));
+        Ok(JobPublisher {
+            publisher,
+            confirmed,
+        })
+    }
+
+    /// Starts publishing `job` and returns at once; the outcome is recorded in the background.
+    pub fn hand_off(&self, job: &Job) {
+        let message = match message_for(job) {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::error!(job_id = %job.id, error = %err, "cannot encode job message; the reconciler will retry");
+                return;
+            }
+        };
+        let publish = self.publisher.publish(message);
+        let confirmed = self.confirmed.clone();
+        let id = job.id;
+        tokio::spawn(async move {
+            match publish.await {
+                Ok(_) => {
+                    let _ = confirmed.send(id);
+                }
+                Err(err) => {
+                    tracing::warn!(job_id = %id, error = %err, "publish failed; the reconciler will publish the job");
+                }
+            }
+        });
+    }
+
+    /// Publishes every message and waits; returns the ids Pub/Sub accepted.
+    pub async fn publish_all(&self, messages: &[JobMessage]) -> Vec<JobId> {
+        let pending: Vec<_> = messages
+            .iter()
+            .filter_map(|message| {
+                let encoded = encode(message)
+                    .map_err(|err| tracing::error!(job_id = %message.job_id, error = %err, "cannot encode job message"))
+                    .ok()?;
+                Some((message.job_id, self.publisher.publish(encoded)))
+            })
+            .collect();
+        let mut published = Vec::with_capacity(pending.len());
+        for (id, publish) in pending {
+            match publish.await {
+                Ok(_) => published.push(id),
+                Err(err) => {
+                    tracing::warn!(job_id = %id, error = %err, "republish failed; will try again")
+                }
+            }
+        }
+        published
+    }
+
+    /// Sends everything still buffered; for shutdown.
+    pub async fn flush(&self) {
+        self.publisher.flush().await;
+    }
+}
+
+fn message_for(job: &Job) -> Result<Message, serde_json::Error> {
+    encode(&JobMessage::from(job))
+}
+
+fn encode(message: &JobMessage) -> Result<Message, serde_json::Error> {
+    let data = serde_json::to_vec(message)?;
+    Ok(Message::new().set_data(data).set_attributes([
+        ("job_id", message.job_id.to_string()),
+        ("type", message.job_type.clone()),
+    ]))
+}
+
+/// Marks published jobs in batches, so confirming costs a statement per batch, not per job.
+async fn record_confirmations(store: JobStore, mut confirmations: mpsc::UnboundedReceiver<JobId>) {
+    let mut batch = Vec::with_capacity(CONFIRM_BATCH);
+    while confirmations.recv_many(&mut batch, CONFIRM_BATCH).await > 0 {
+        if let Err(err) = store.mark_published(&batch).await {
+            // Unmarked jobs are only published again by the reconciler: a duplicate, never a loss.
+            tracing::warn!(error = %err, jobs = batch.len(), "cannot record published jobs");
+        }
+        batch.clear();
+    }
+}

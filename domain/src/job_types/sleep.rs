@@ -1,0 +1,22 @@
+use super::Payload;
+use serde::Deserialize;
+
+/// The payload of the `sleep` type: wait, then succeed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SleepPayload {
+    /// How long to sleep, in milliseconds.
+    pub ms: u64,
+}
+
+/// An hour: longer than any job timeout, so a longer sleep is surely a mistake.
+const MAX_SLEEP_MS: u64 = 3_600_000;
+
+impl Payload for SleepPayload {
+    fn validate(&self) -> Result<(), String> {
+        if self.ms > MAX_SLEEP_MS {
+            return Err(format!("ms: must be at most {MAX_SLEEP_MS}"));
+        }
+        Ok(())
+    }
+}

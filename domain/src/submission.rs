@@ -1,0 +1,326 @@
+//! A client's job request and the rules that turn it into a [`NewJob`].
+
+use crate::job::{Idempotency, NewJob};
+use crate::job_types::{PayloadError, validate_payload};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+/// The body of `POST /v1/jobs`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobSubmission {
+    /// A registered job type: `http`, `email`, `noop` or `sleep`.
+    #[serde(rename = "type")]
+    pub job_type: String,
+    /// The job's input, checked against the type's schema.
+    pub payload: Value,
+    /// Makes the submit safe to repeat: the same key and body return the original job.
+    pub idempotency_key: Option<String>,
+    /// Claims allowed before a retryable error becomes final.
+    pub max_attempts: Option<i32>,
+    /// Earliest time to run (RFC 3339); exclusive with `delay_seconds`.
+    pub run_at: Option<DateTime<Utc>>,
+    /// Seconds from now before the job may run; exclusive with `run_at`.
+    pub delay_seconds: Option<i64>,
+    /// Longest a single attempt may run.
+    pub timeout_seconds: Option<i32>,
+}
+
+/// The bounds a submission is checked against, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubmissionLimits {
+    /// `max_attempts` when the client gives none.
+    pub default_max_attempts: i32,
+    /// Highest `max_attempts` a client may ask for.
+    pub max_max_attempts: i32,
+    /// `timeout_seconds` when the client gives none.
+    pub default_timeout_seconds: i32,
+    /// Highest `timeout_seconds`: a push must finish inside Pub/Sub's ack deadline.
+    pub max_timeout_seconds: i32,
+    /// Furthest into the future a job may be scheduled, in seconds.
+    pub max_delay_seconds: i64,
+}
+
+impl Default for SubmissionLimits {
+    fn default() -> Self {
+        SubmissionLimits {
+            default_max_attempts: 5,
+            max_max_attempts: 100,
+            default_timeout_seconds: 60,
+            max_timeout_seconds: 540,
+            max_delay_seconds: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// One field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field, as a dotted path into the request body.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error from its parts.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+impl JobSubmission {
+    /// Checks every field and returns the job to store, or every field error at once.
+    ///
+    /// `header_key` is the `Idempotency-Key` header; it must agree with the body's key.
+    pub fn validate(
+        self,
+        header_key: Option<String>,
+        limits: &SubmissionLimits,
+        now: DateTime<Utc>,
+    ) -> Result<NewJob, Vec<FieldError>> {
+        let mut errors = Vec::new();
+
+        // PostgreSQL's jsonb cannot store NUL, so refuse it here rather than fail at the insert.
+        if contains_nul(&self.payload) {
+            errors.push(FieldError::new(
+                "payload",
+                "strings and keys must not contain NUL characters",
+            ));
+        }
+        match validate_payload(&self.job_type, &self.payload) {
+            Ok(()) => {}
+            Err(err @ PayloadError::UnknownType(_)) => {
+                errors.push(FieldError::new("type", err.to_string()))
+            }
+            Err(PayloadError::Invalid(message)) => errors.push(FieldError::new("payload", message)),
+        }
+
+        let max_attempts = self.max_attempts.unwrap_or(limits.default_max_attempts);
+        if !(1..=limits.max_max_attempts).contains(&max_attempts) {
+            errors.push(FieldError::new(
+                "max_attempts",
+                format!("must be between 1 and {}", limits.max_max_attempts),
+            ));
+        }
+
+        let timeout_seconds = self
+            .timeout_seconds
+            .unwrap_or(limits.default_timeout_seconds);
+        if !(1..=limits.max_timeout_seconds).contains(&timeout_seconds) {
+            errors.push(FieldError::new(
+                "timeout_seconds",
+                format!("must be between 1 and {}", limits.max_timeout_seconds),
+            ));
+        }
+
+        let run_at = match (self.run_at, self.delay_seconds) {
+            (Some(_), Some(_)) => {
+                errors.push(FieldError::new(
+                    "delay_seconds",
+                    "give either run_at or delay_seconds, not both",
+                ));
+                None
+            }
+            (Some(at), None) => {
+                if at > now + Duration::seconds(limits.max_delay_seconds) {
+                    errors.push(FieldError::new(
+                        "run_at",
+                        format!(
+                            "must be at most {} seconds from now",
+                            limits.max_delay_seconds
+                        ),
+                    ));
+                }
+                Some(at)
+            }
+            (None, Some(delay)) => {
+                if !(0..=limits.max_delay_seconds).contains(&delay) {
+                    errors.push(FieldError::new(
+                        "delay_seconds",
+                        format!("must be between 0 and {}", limits.max_delay_seconds),
+                    ));
+                    None
+                } else {
+                    Some(now + Duration::seconds(delay))
+                }
+            }
+            (None, None) => None,
+        };
+
+        let key = match (header_key, self.idempotency_key.clone()) {
+            (Some(header), Some(body)) if header != body => {
+                errors.push(FieldError::new(
+                    "idempotency_key",
+                    "differs from the Idempotency-Key header",
+                ));
+                None
+            }
+            (header, body) => header.or(body),
+        };
+        if let Some(key) = &key
+            && (key.is_empty()
+                || key.len() > MAX_IDEMPOTENCY_KEY_LEN
+                || key.chars().any(char::is_control))
+        {
+            errors.push(FieldError::new(
+                "idempotency_key",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes with no control characters"),
+            ));
+        }
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let idempotency = key.map(|key| Idempotency {
+            request_hash: self.fingerprint(),
+            key,
+        });
+        Ok(NewJob {
+            job_type: self.job_type,
+            payload: self.payload,
+            max_attempts,
+            timeout_seconds,
+            run_at,
+            idempotency,
+        })
+    }
+
+    /// SHA-256 of the request as the client sent it (less the key), in a
+    /// canonical form, so key order and whitespace do not make a conflict.
+    fn fingerprint(&self) -> Vec<u8> {
+        let mut hasher = Sha256::new();
+        let canonical = serde_json::json!({
+            "type": self.job_type,
+            "payload": self.payload,
+            "max_attempts": self.max_attempts,
+            "run_at": self.run_at,
+            "delay_seconds": self.delay_seconds,
+            "timeout_seconds": self.timeout_seconds,
+        });
+        write_canonical(&canonical, &mut hasher);
+        hasher.finalize().to_vec()
+    }
+}
+
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains('\0') || contains_nul(value)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// Writes JSON with object keys sorted, whatever map order serde_json was built with.
+fn write_canonical(value: &Value, hasher: &mut Sha256) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            hasher.update(b"{");
+            for key in keys {
+                hasher.update(serde_json::to_string(key).unwrap_or_default().as_bytes());
+                hasher.update(b":");
+                write_canonical(&map[key], hasher);
+                hasher.update(b",");
+            }
+            hasher.update(b"}");
+        }
+        Value::Array(items) => {
+            hasher.update(b"[");
+            for item in items {
+                write_canonical(item, hasher);
+                hasher.update(b",");
+            }
+            hasher.update(b"]");
+        }
+        scalar => hasher.update(scalar.to_string().as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn submission(body: Value) -> JobSubmission {
+        serde_json::from_value(body).expect("test body is a valid submission")
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).expect("valid timestamp")
+    }
+
+    #[test]
+    fn defaults_fill_missing_options() {
+        let job = submission(json!({"type": "noop", "payload": {}}))
+            .validate(None, &SubmissionLimits::default(), now())
+            .expect("valid");
+        assert_eq!(job.max_attempts, 5);
+        assert_eq!(job.timeout_seconds, 60);
+        assert_eq!(job.run_at, None);
+        assert_eq!(job.idempotency, None);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let errors = submission(json!({
+            "type": "noop", "payload": {}, "max_attempts": 0,
+            "timeout_seconds": 100000, "run_at": "2030-01-01T00:00:00Z", "delay_seconds": 5
+        }))
+        .validate(None, &SubmissionLimits::default(), now())
+        .expect_err("must be refused");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["max_attempts", "timeout_seconds", "delay_seconds"]);
+    }
+
+    #[test]
+    fn delay_seconds_sets_run_at_from_now() {
+        let job = submission(json!({"type": "noop", "payload": {}, "delay_seconds": 30}))
+            .validate(None, &SubmissionLimits::default(), now())
+            .expect("valid");
+        assert_eq!(job.run_at, Some(now() + Duration::seconds(30)));
+    }
+
+    #[test]
+    fn nul_anywhere_in_the_payload_is_refused() {
+        for payload in [
+            json!({"a": "x\0y"}),
+            json!({"k\0": 1}),
+            json!({"a": [["\0"]]}),
+        ] {
+            let errors = submission(json!({"type": "noop", "payload": payload}))
+                .validate(None, &SubmissionLimits::default(), now())
+                .expect_err("must be refused");
+            assert_eq!(errors[0].field, "payload");
+        }
+    }
+
+    #[test]
+    fn header_and_body_keys_must_agree() {
+        let errors = submission(json!({"type": "noop", "payload": {}, "idempotency_key": "a"}))
+            .validate(Some("b".into()), &SubmissionLimits::default(), now())
+            .expect_err("must be refused");
+        assert_eq!(errors[0].field, "idempotency_key");
+    }
+
+    #[test]
+    fn fingerprint_ignores_key_order_but_not_values() {
+        let a = submission(json!({"type": "noop", "payload": {"x": 1, "y": 2}}));
+        let b = submission(json!({"payload": {"y": 2, "x": 1}, "type": "noop"}));
+        let c = submission(json!({"type": "noop", "payload": {"x": 1, "y": 3}}));
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+}
