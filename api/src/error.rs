@@ -1,0 +1,116 @@
+//! The one place errors become HTTP: every failure is an RFC 9457
+//! `application/problem+json` body with a stable `type`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use jobs_domain::{FieldError, StoreError};
+pub use jobs_problem::Problem;
+
+/// Everything a request can fail with, one variant per client-visible outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not JSON, or a parameter cannot be read at all.
+    #[error("{0}")]
+    Malformed(String),
+    /// No API key, or one that is unknown or revoked.
+    #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
+    Unauthorized,
+    /// No such job for this tenant.
+    #[error("no job with that id")]
+    NotFound,
+    /// No route matches the path.
+    #[error("no such endpoint; see /openapi.json")]
+    NoRoute,
+    /// The route exists but not with this method.
+    #[error("this endpoint does not accept that method; see /openapi.json")]
+    MethodNotAllowed,
+    /// The request conflicts with the job's state or an earlier request.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is over the configured limit.
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(u32),
+    /// The body is not `application/json`.
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    /// Fields that parse but break the rules.
+    #[error("the request has invalid fields")]
+    Invalid(Vec<FieldError>),
+    /// A dependency is down; the client may retry after a pause.
+    #[error("the service is temporarily unavailable; retry shortly")]
+    Unavailable,
+    /// A bug on our side; details are logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+impl ApiError {
+    /// A single invalid field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Invalid(vec![FieldError::new(field, message)])
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable problem type; clients branch on it, never on `detail`.
+    fn slug(&self) -> &'static str {
+        match self {
+            ApiError::Malformed(_) => "malformed-request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound | ApiError::NoRoute => "not-found",
+            ApiError::MethodNotAllowed => "method-not-allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload-too-large",
+            ApiError::UnsupportedMediaType => "unsupported-media-type",
+            ApiError::Invalid(_) => "invalid-fields",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Transition(refused) => ApiError::Conflict(refused.to_string()),
+            conflict @ StoreError::IdempotencyConflict(_) => {
+                ApiError::Conflict(conflict.to_string())
+            }
+            StoreError::Unavailable(_) => ApiError::Unavailable,
+            other => ApiError::Internal(other),
+        }
+    }
+}
+
+/// Seconds a client should wait after a 503.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(err) = &self {
+            // Logged here, once, with the source chain; the client gets nothing of it.
+            tracing::error!(error = %err, source = ?std::error::Error::source(err), "request failed");
+        }
+        let problem = Problem::new(status, self.slug(), self.to_string());
+        let problem = match self {
+            ApiError::Invalid(errors) => problem.with_errors(errors),
+            _ => problem,
+        };
+        problem.into_response_with(RETRY_AFTER_SECONDS)
+    }
+}

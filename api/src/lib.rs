@@ -1,0 +1,11 @@
+//! The public HTTP API of the job service (`jobs-api` on Cloud Run).
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod page_token;
+pub mod routes;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,248 @@
+//! `/v1/jobs`: submit, read, list, cancel, retry and history.
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{JobIdPath, JsonBody, Tenant};
+use crate::page_token;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use jobs_domain::{FieldError, Job, JobFilter, JobHistoryEntry, JobStatus, JobSubmission};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The routes of this resource.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit_job, list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(cancel_job))
+        .routes(routes!(retry_job))
+        .routes(routes!(job_events))
+}
+
+/// Submit a job.
+#[utoipa::path(
+    post, path = "/v1/jobs", tag = "jobs",
+    request_body = JobSubmission,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the submit safe to repeat")),
+    responses(
+        (status = 202, description = "Stored as pending", body = Job),
+        (status = 200, description = "Replay of an earlier submit with the same key", body = Job),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 409, body = Problem),
+        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
+        (status = 503, body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn submit_job(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    headers: HeaderMap,
+    JsonBody(submission): JsonBody<JobSubmission>,
+) -> Result<Response, ApiError> {
+    let header_key = match headers.get("idempotency-key") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let new_job = submission
+        .validate(header_key, &state.limits, chrono::Utc::now())
+        .map_err(ApiError::Invalid)?;
+    let submitted = state.jobs.insert(tenant, new_job).await?;
+    // A delayed job is published by the reconciler when it comes due.
+    if submitted.created && submitted.job.run_at <= chrono::Utc::now() {
+        state.publisher.hand_off(&submitted.job);
+    }
+    let status = if submitted.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let location = format!("/v1/jobs/{}", submitted.job.id);
+    Ok((status, [(header::LOCATION, location)], Json(submitted.job)).into_response())
+}
+
+/// Read one job.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, body = Job), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("api_key" = []))
+)]
+async fn get_job(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JobIdPath(id): JobIdPath,
+) -> Result<Json<Job>, ApiError> {
+    Ok(Json(state.jobs.get(tenant, id).await?))
+}
+
+/// Query parameters of a listing; read as strings so bad values become field errors.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// Only jobs in this status.
+    status: Option<String>,
+    /// Only jobs of this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    job_type: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<String>,
+    /// `next_page_token` of the previous page.
+    page_token: Option<String>,
+}
+
+/// One page of jobs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+struct JobList {
+    /// The jobs.
+    jobs: Vec<Job>,
+    /// Pass as `page_token` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page_token: Option<String>,
+}
+
+const DEFAULT_PAGE_SIZE: u32 = 20;
+const MAX_PAGE_SIZE: u32 = 100;
+
+/// List jobs, newest first.
+#[utoipa::path(
+    get, path = "/v1/jobs", tag = "jobs",
+    params(ListQuery),
+    responses((status = 200, body = JobList), (status = 401, body = Problem), (status = 422, body = Problem)),
+    security(("api_key" = []))
+)]
+async fn list_jobs(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    uri: Uri,
+) -> Result<Json<JobList>, ApiError> {
+    let Query(raw) = Query::<HashMap<String, String>>::try_from_uri(&uri)
+        .map_err(|rejection| ApiError::Malformed(rejection.body_text()))?;
+    let query: ListQuery = serde_json::to_value(&raw)
+        .and_then(serde_json::from_value)
+        .map_err(|err| ApiError::Malformed(err.to_string()))?;
+    let mut errors = Vec::new();
+    let status = match query.status.as_deref().map(str::parse::<JobStatus>) {
+        Some(Err(err)) => {
+            errors.push(FieldError::new("status", err.to_string()));
+            None
+        }
+        other => other.and_then(Result::ok),
+    };
+    let limit = match query.limit.as_deref().map(str::parse::<u32>) {
+        None => DEFAULT_PAGE_SIZE,
+        Some(Ok(limit)) if (1..=MAX_PAGE_SIZE).contains(&limit) => limit,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "limit",
+                format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
+            ));
+            DEFAULT_PAGE_SIZE
+        }
+    };
+    let after = match query.page_token.as_deref().map(page_token::decode) {
+        None => None,
+        Some(Some(after)) => Some(after),
+        Some(None) => {
+            errors.push(FieldError::new(
+                "page_token",
+                "not a token from a previous page",
+            ));
+            None
+        }
+    };
+    if let Some(job_type) = &query.job_type
+        && (job_type.is_empty() || job_type.len() > 100 || job_type.chars().any(char::is_control))
+    {
+        errors.push(FieldError::new(
+            "type",
+            "must be 1 to 100 characters with no control characters",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let filter = JobFilter {
+        status,
+        job_type: query.job_type,
+    };
+    let page = state.jobs.list(tenant, &filter, limit, after).await?;
+    Ok(Json(JobList {
+        jobs: page.jobs,
+        next_page_token: page.next_after.map(page_token::encode),
+    }))
+}
+
+/// Cancel a pending job.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, body = Job), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "The job is not pending", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn cancel_job(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JobIdPath(id): JobIdPath,
+) -> Result<Json<Job>, ApiError> {
+    Ok(Json(state.jobs.cancel(tenant, id).await?))
+}
+
+/// Run a failed or cancelled job again.
+#[utoipa::path(
+    post, path = "/v1/jobs/{id}/retry", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, body = Job), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "The job is not failed or cancelled", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+async fn retry_job(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JobIdPath(id): JobIdPath,
+) -> Result<Json<Job>, ApiError> {
+    let job = state.jobs.retry(tenant, id).await?;
+    if job.run_at <= chrono::Utc::now() {
+        state.publisher.hand_off(&job);
+    }
+    Ok(Json(job))
+}
+
+/// A job's transition history.
+#[derive(Debug, Serialize, ToSchema)]
+struct JobEvents {
+    /// Transitions, oldest first.
+    events: Vec<JobHistoryEntry>,
+}
+
+/// Read a job's transition history, oldest first.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/events", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses((status = 200, body = JobEvents), (status = 401, body = Problem), (status = 404, body = Problem)),
+    security(("api_key" = []))
+)]
+async fn job_events(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JobIdPath(id): JobIdPath,
+) -> Result<Json<JobEvents>, ApiError> {
+    let events = state.jobs.history(tenant, id).await?;
+    Ok(Json(JobEvents { events }))
+}

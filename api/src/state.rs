@@ -1,0 +1,20 @@
+//! The state every handler shares, built once from configuration.
+
+use crate::auth::ApiKeys;
+use jobs_domain::job_publisher::JobPublisher;
+use jobs_domain::{JobStore, SubmissionLimits};
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone)]
+pub struct AppState {
+    /// The job store.
+    pub jobs: JobStore,
+    /// Hands new and retried jobs to Pub/Sub.
+    pub publisher: JobPublisher,
+    /// API-key verification.
+    pub api_keys: ApiKeys,
+    /// Bounds for submissions.
+    pub limits: SubmissionLimits,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: u32,
+}

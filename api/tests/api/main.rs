@@ -1,0 +1,8 @@
+//! The API over real HTTP on a random port, against a fresh PostgreSQL database per test.
+
+mod errors;
+mod health;
+mod helpers;
+mod jobs;
+mod publishing;
+mod tenants;

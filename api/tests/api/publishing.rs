@@ -1,0 +1,103 @@
+use crate::helpers::{TAP_SUBSCRIPTION, TestApp, noop, pubsub_settings, serve, spawn_app};
+use google_cloud_pubsub::client::Subscriber;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::time::Duration;
+
+/// Upper bound on waits; a test that needs it has failed.
+const GUARD: Duration = Duration::from_secs(20);
+
+/// The next message on the tap subscription, acked: (data as JSON, attributes).
+async fn next_message(app: &TestApp) -> (Value, std::collections::HashMap<String, String>) {
+    let subscriber = Subscriber::builder()
+        .with_endpoint(app.emulator.endpoint())
+        .with_credentials(google_cloud_auth::credentials::anonymous::Builder::new().build())
+        .build()
+        .await
+        .expect("subscriber");
+    let path = format!(
+        "projects/{}/subscriptions/{TAP_SUBSCRIPTION}",
+        app.emulator.project()
+    );
+    let mut stream = subscriber.subscribe(path).build();
+    let (message, handler) = tokio::time::timeout(GUARD, stream.next())
+        .await
+        .expect("a message within the guard")
+        .expect("stream open")
+        .expect("message");
+    handler.ack();
+    let data = serde_json::from_slice(&message.data).expect("JSON data");
+    (data, message.attributes)
+}
+
+async fn published_at_is_set(pool: &PgPool, id: &str) -> bool {
+    let id = uuid::Uuid::parse_str(id).expect("uuid");
+    tokio::time::timeout(GUARD, async {
+        loop {
+            let set: bool =
+                sqlx::query_scalar("select published_at is not null from jobs where id = $1")
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await
+                    .expect("query");
+            if set {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_submitted_job_is_published_with_its_id_and_type(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let job = app.submitted_job(&noop()).await;
+    let id = job["id"].as_str().expect("id");
+    let (data, attributes) = next_message(&app).await;
+    assert_eq!(data, json!({"job_id": id, "type": "noop"}));
+    assert_eq!(attributes["job_id"], id);
+    assert_eq!(attributes["type"], "noop");
+    assert!(published_at_is_set(&pool, id).await, "publish not recorded");
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_retried_job_is_published_again(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let id = app.submitted_job(&noop()).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    next_message(&app).await;
+    app.post(&format!("/v1/jobs/{id}/cancel")).await;
+    app.post(&format!("/v1/jobs/{id}/retry")).await;
+    let (data, _) = next_message(&app).await;
+    assert_eq!(data["job_id"], id.as_str());
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn submit_answers_202_when_pub_sub_is_unreachable_and_the_job_stays_unpublished(
+    pool: PgPool,
+) {
+    let app = spawn_app(pool.clone()).await;
+    // Nothing listens on port 1: every publish fails.
+    let address = serve(pool.clone(), &pubsub_settings("127.0.0.1:1")).await;
+    let response = app
+        .client
+        .post(format!("{address}/v1/jobs"))
+        .bearer_auth(&app.api_key)
+        .json(&noop())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 202);
+    let job: Value = response.json().await.expect("json");
+    let stored: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("select published_at from jobs where id = $1")
+            .bind(uuid::Uuid::parse_str(job["id"].as_str().expect("id")).expect("uuid"))
+            .fetch_one(&pool)
+            .await
+            .expect("query");
+    assert_eq!(stored, None, "the reconciler will publish it");
+}

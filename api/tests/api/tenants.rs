@@ -1,0 +1,64 @@
+use crate::helpers::{assert_problem, noop, spawn_app};
+use serde_json::Value;
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn another_tenants_job_is_invisible_and_untouchable(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let id = app.submitted_job(&noop()).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let other = app.other_tenant_key().await;
+    for (method, path) in [
+        ("GET", format!("/v1/jobs/{id}")),
+        ("GET", format!("/v1/jobs/{id}/events")),
+        ("POST", format!("/v1/jobs/{id}/cancel")),
+        ("POST", format!("/v1/jobs/{id}/retry")),
+    ] {
+        let request = match method {
+            "GET" => app.client.get(app.url(&path)),
+            _ => app.client.post(app.url(&path)),
+        };
+        let response = request.bearer_auth(&other).send().await.expect("send");
+        assert_problem(response, 404, "not-found").await;
+    }
+    let list: Value = app
+        .client
+        .get(app.url("/v1/jobs"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["jobs"].as_array().expect("jobs").len(), 0);
+    // The owner still sees it, uncancelled.
+    let mine: Value = app
+        .get(&format!("/v1/jobs/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(mine["status"], "pending");
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn tenants_may_use_the_same_idempotency_key_independently(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let body = serde_json::json!({"type": "noop", "payload": {}, "idempotency_key": "shared"});
+    let mine = app.submitted_job(&body).await;
+    let other = app.other_tenant_key().await;
+    let theirs = app
+        .client
+        .post(app.url("/v1/jobs"))
+        .bearer_auth(&other)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(theirs.status(), 202);
+    let theirs: Value = theirs.json().await.expect("json");
+    assert_ne!(theirs["id"], mine["id"]);
+}
