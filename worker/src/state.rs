@@ -1,0 +1,24 @@
+//! The state every route shares, built once from configuration.
+
+use crate::handlers::Registry;
+use crate::push_auth::PushVerifier;
+use jobs_domain::JobStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Shared, cheaply cloned application state.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The job store.
+    pub jobs: JobStore,
+    /// The handlers by job type.
+    pub registry: Arc<Registry>,
+    /// Push token verification; `None` accepts unauthenticated pushes (local runs).
+    pub push_auth: Option<Arc<PushVerifier>>,
+    /// How long a claim's lease outlasts the job's timeout.
+    pub lease_grace: Duration,
+    /// The cap on any handler run, whatever the job's timeout.
+    pub job_max_timeout: Duration,
+    /// Largest push body, in bytes.
+    pub max_body_bytes: u32,
+}

@@ -1,0 +1,273 @@
+//! The stack under test: API and emulator in process, worker as a child process.
+
+use crate::target::Target;
+use clap::Parser;
+use jobs_api::config::ApiConfig;
+use jobs_api::startup::Application;
+use jobs_domain::api_keys::create_key;
+use jobs_domain::job_message::{
+    DEAD_LETTER_PATH, DEAD_LETTER_SUBSCRIPTION, DEAD_LETTER_TOPIC, JOBS_TOPIC,
+    MAX_DELIVERY_ATTEMPTS, PUSH_PATH, WORKER_SUBSCRIPTION,
+};
+use pubsub_emulator::{Emulator, RunningEmulator, Setup, SubscriptionSetup};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// Every delay of the emulator is divided by this: 10 s backoff becomes 100 ms.
+pub const TIME_SCALE: f64 = 100.0;
+/// Upper bound on any wait; a test that reaches it has failed.
+pub const GUARD: Duration = Duration::from_secs(90);
+/// Lease grace given to the worker, so a dead worker's lease expires quickly.
+pub const LEASE_GRACE_SECONDS: u32 = 1;
+
+/// The running stack and a client holding one tenant's key.
+pub struct Stack {
+    pub api: String,
+    pub client: reqwest::Client,
+    pub api_key: String,
+    pub target: Target,
+    pub emulator: Option<RunningEmulator>,
+    pub emulator_host: String,
+    worker: Option<Child>,
+    worker_port: u16,
+    database_url: String,
+}
+
+/// A port nothing listens on now, for a server started later.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("free port")
+}
+
+/// The URL of the test's own database: `DATABASE_URL` with the database the test pool uses.
+fn database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL must be set for these tests");
+    let mut url = url::Url::parse(&base).expect("DATABASE_URL is a URL");
+    let database = pool
+        .connect_options()
+        .get_database()
+        .expect("the test pool names its database")
+        .to_owned();
+    url.set_path(&database);
+    url.to_string()
+}
+
+#[derive(Parser)]
+struct ApiArgs {
+    #[command(flatten)]
+    config: ApiConfig,
+}
+
+impl Stack {
+    /// Starts everything: emulator, worker, API.
+    pub async fn start(pool: PgPool) -> Stack {
+        let mut stack = Stack::without_emulator(pool).await;
+        stack.start_emulator().await;
+        stack.start_worker().await;
+        stack
+    }
+
+    /// Starts the API and the worker pointing at an emulator that is not running yet.
+    pub async fn without_emulator(pool: PgPool) -> Stack {
+        let database_url = database_url(&pool);
+        let emulator_host = format!("127.0.0.1:{}", free_port());
+        let args = ApiArgs::try_parse_from([
+            "api",
+            "--host=127.0.0.1",
+            "--port=0",
+            &format!("--database-url={database_url}"),
+            &format!("--pubsub-emulator-host={emulator_host}"),
+            &format!(
+                "--google-cloud-project={}",
+                pubsub_emulator::DEFAULT_PROJECT
+            ),
+        ])
+        .expect("API settings");
+        let app = Application::build(&args.config).await.expect("API starts");
+        let api = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let api_key = create_key(&pool, "acme").await.expect("key").key;
+        Stack {
+            api,
+            client: reqwest::Client::new(),
+            api_key,
+            target: Target::start().await,
+            emulator: None,
+            emulator_host,
+            worker: None,
+            worker_port: free_port(),
+            database_url,
+        }
+    }
+
+    /// Starts the emulator where the API and worker expect it, with the
+    /// production topology: retry 10 s to 600 s, dead-letter after 5 deliveries.
+    pub async fn start_emulator(&mut self) {
+        let worker = format!("http://127.0.0.1:{}", self.worker_port);
+        let setup = Setup::new()
+            .subscription(
+                SubscriptionSetup::push(
+                    WORKER_SUBSCRIPTION,
+                    JOBS_TOPIC,
+                    format!("{worker}{PUSH_PATH}"),
+                )
+                .ack_deadline_seconds(600)
+                .retry(Duration::from_secs(10), Duration::from_secs(600))
+                .dead_letter(DEAD_LETTER_TOPIC, MAX_DELIVERY_ATTEMPTS),
+            )
+            .subscription(SubscriptionSetup::push(
+                DEAD_LETTER_SUBSCRIPTION,
+                DEAD_LETTER_TOPIC,
+                format!("{worker}{DEAD_LETTER_PATH}"),
+            ));
+        let emulator = Emulator::builder()
+            .bind(self.emulator_host.clone())
+            .time_scale(TIME_SCALE)
+            .setup(setup)
+            .start()
+            .await
+            .expect("emulator starts");
+        self.emulator = Some(emulator);
+    }
+
+    /// Starts the worker binary and waits until it is ready.
+    pub async fn start_worker(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_worker"))
+            .env("DATABASE_URL", &self.database_url)
+            .env("DATABASE_MAX_CONNECTIONS", "10")
+            .env("HOST", "127.0.0.1")
+            .env("PORT", self.worker_port.to_string())
+            .env("PUBSUB_EMULATOR_HOST", &self.emulator_host)
+            .env("GOOGLE_CLOUD_PROJECT", pubsub_emulator::DEFAULT_PROJECT)
+            .env("JOBS_TOPIC", JOBS_TOPIC)
+            .env("LEASE_GRACE_SECONDS", LEASE_GRACE_SECONDS.to_string())
+            .env("RECONCILE_INTERVAL_SECONDS", "0.2")
+            .env("RECONCILE_PUBLISH_GRACE_SECONDS", "1")
+            .env("HTTP_ALLOW_PRIVATE_NETWORKS", "true")
+            .env("LOG_FORMAT", "pretty")
+            .env(
+                "RUST_LOG",
+                std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .kill_on_drop(true)
+            .spawn()
+            .expect("worker starts");
+        self.worker = Some(child);
+        let ready = format!("http://127.0.0.1:{}/readyz", self.worker_port);
+        tokio::time::timeout(GUARD, async {
+            loop {
+                if let Ok(response) = self.client.get(&ready).send().await
+                    && response.status().is_success()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the worker becomes ready");
+    }
+
+    /// Kills the worker with SIGKILL: no shutdown, no outcome written.
+    pub async fn kill_worker(&mut self) {
+        if let Some(mut child) = self.worker.take() {
+            child.kill().await.expect("SIGKILL the worker");
+        }
+    }
+
+    /// The worker's base URL.
+    pub fn worker_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.worker_port)
+    }
+
+    /// Submits a job that must be accepted; returns its id.
+    pub async fn submit(&self, body: &Value) -> String {
+        let response = self
+            .client
+            .post(format!("{}/v1/jobs", self.api))
+            .bearer_auth(&self.api_key)
+            .json(body)
+            .send()
+            .await
+            .expect("submit");
+        assert_eq!(response.status(), 202, "submit refused: {body}");
+        let job: Value = response.json().await.expect("job");
+        job["id"].as_str().expect("id").to_owned()
+    }
+
+    /// GETs an API path as the tenant.
+    pub async fn get(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// POSTs an API path as the tenant and returns the status.
+    pub async fn post(&self, path: &str) -> u16 {
+        self.client
+            .post(format!("{}{path}", self.api))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("post")
+            .status()
+            .as_u16()
+    }
+
+    /// The job as the API shows it.
+    pub async fn job(&self, id: &str) -> Value {
+        self.get(&format!("/v1/jobs/{id}")).await
+    }
+
+    /// The job's events as `(event, to_status)` pairs.
+    pub async fn events(&self, id: &str) -> Vec<(String, String)> {
+        let body = self.get(&format!("/v1/jobs/{id}/events")).await;
+        body["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| {
+                (
+                    e["event"].as_str().unwrap_or_default().to_owned(),
+                    e["to_status"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Polls the job until `done` holds for it.
+    pub async fn wait_until(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        tokio::time::timeout(GUARD, async {
+            loop {
+                let job = self.job(id).await;
+                if done(&job) {
+                    return job;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("job {id} never became {what}"))
+    }
+
+    /// Polls the job until it is completed, failed or cancelled.
+    pub async fn finished(&self, id: &str) -> Value {
+        self.wait_until(id, "finished", |job| {
+            matches!(
+                job["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+        })
+        .await
+    }
+}

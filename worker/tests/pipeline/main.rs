@@ -1,0 +1,11 @@
+//! The whole pipeline end to end: the API and the Pub/Sub emulator in this
+//! process, the worker as a real child process (so it can be killed), a real
+//! PostgreSQL, and an HTTP target the `http` jobs call.
+
+mod delivery;
+mod failures;
+mod harness;
+mod lifecycle;
+mod recovery;
+mod soak;
+mod target;

@@ -1,0 +1,247 @@
+//! Push authentication with RSA keys and ID tokens the tests make themselves,
+//! the public half served as a JWKS by a local server.
+
+use crate::helpers::{
+    TestWorker, WorkerOptions, assert_ack, assert_problem, envelope, spawn_worker_with,
+};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use jobs_domain::JobStatus;
+use jobs_worker::push_auth::PushAuthSettings;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use reqwest::Response;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+
+const KID: &str = "test-key-1";
+const AUDIENCE: &str = "https://jobs-worker.example.run.app/pubsub/push";
+const SERVICE_ACCOUNT: &str = "pubsub-push@test-project.iam.gserviceaccount.com";
+
+/// The signing key the JWKS lists, and another one it does not.
+struct Keys {
+    signing: EncodingKey,
+    impostor: EncodingKey,
+    jwks: Value,
+}
+
+/// RSA key generation is slow in debug builds, so the test binary makes its keys once.
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let signing = rsa_key();
+        let mut jwk = Jwk::from_encoding_key(&signing, Algorithm::RS256).expect("jwk");
+        jwk.common.key_id = Some(KID.to_owned());
+        let jwks = serde_json::to_value(JwkSet { keys: vec![jwk] }).expect("jwks json");
+        Keys {
+            signing,
+            impostor: rsa_key(),
+            jwks,
+        }
+    })
+}
+
+fn rsa_key() -> EncodingKey {
+    let pair = KeyPair::generate(KeySize::Rsa2048).expect("rsa key");
+    let der = AsDer::as_der(&pair).expect("pkcs8");
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(der.as_ref())
+    );
+    EncodingKey::from_rsa_pem(pem.as_bytes()).expect("encoding key")
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// Claims as Google mints them for a push subscription.
+fn claims() -> Value {
+    let now = now();
+    json!({
+        "aud": AUDIENCE,
+        "iss": "https://accounts.google.com",
+        "sub": "112233445566778899000",
+        "azp": "112233445566778899000",
+        "email": SERVICE_ACCOUNT,
+        "email_verified": true,
+        "iat": now,
+        "exp": now + 3600,
+    })
+}
+
+fn sign(claims: &Value, key: &EncodingKey) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(KID.to_owned());
+    encode(&header, claims, key).expect("token")
+}
+
+fn token(claims: &Value) -> String {
+    sign(claims, &keys().signing)
+}
+
+/// Serves the JWKS on a free port, counting fetches.
+async fn jwks_server() -> (String, Arc<AtomicUsize>) {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let app = Router::new()
+        .route(
+            "/oauth2/v3/certs",
+            get(|State(fetches): State<Arc<AtomicUsize>>| async move {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                axum::Json(keys().jwks.clone())
+            }),
+        )
+        .with_state(fetches.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind jwks");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://127.0.0.1:{port}/oauth2/v3/certs"), fetches)
+}
+
+/// A worker that requires push tokens, and the JWKS fetch counter.
+async fn guarded_worker(pool: PgPool) -> (TestWorker, Arc<AtomicUsize>) {
+    let (jwks_url, fetches) = jwks_server().await;
+    let options = WorkerOptions {
+        push_auth: Some(PushAuthSettings {
+            audience: AUDIENCE.to_owned(),
+            service_account: SERVICE_ACCOUNT.to_owned(),
+            jwks_url: jwks_url.parse().expect("url"),
+        }),
+        ..WorkerOptions::default()
+    };
+    (spawn_worker_with(pool, options).await, fetches)
+}
+
+/// Pushes a pending noop job's message with `token`.
+async fn push_with(worker: &TestWorker, token: Option<&str>) -> (Response, jobs_domain::Job) {
+    let job = worker.insert_job("noop", json!({}), 3, 30).await;
+    let body = envelope(job.id, "noop", 1).to_string();
+    (worker.post("/pubsub/push", body, token).await, job)
+}
+
+async fn assert_refused(
+    worker: &TestWorker,
+    token: Option<&str>,
+    status: u16,
+    slug: &str,
+) -> Value {
+    let (response, job) = push_with(worker, token).await;
+    let problem = assert_problem(response, status, slug).await;
+    // A refused push never touches the job.
+    assert_eq!(worker.job(job.id).await.status, JobStatus::Pending);
+    problem
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_valid_token_is_accepted_and_the_keys_are_fetched_once(pool: PgPool) {
+    let (worker, fetches) = guarded_worker(pool).await;
+    for issuer in ["https://accounts.google.com", "accounts.google.com"] {
+        let mut claims = claims();
+        claims["iss"] = json!(issuer);
+        let (response, _) = push_with(&worker, Some(&token(&claims))).await;
+        assert_ack(response, "completed").await;
+    }
+    let body = envelope(jobs_domain::JobId::new(), "noop", 1).to_string();
+    let dead_letter = worker
+        .post("/pubsub/dead-letter", body, Some(&token(&claims())))
+        .await;
+    assert_ack(dead_letter, "not_found").await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_missing_token_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let (response, _) = push_with(&worker, None).await;
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_problem(response, 401, "unauthorized").await;
+    assert_refused(&worker, Some("not-a-jwt"), 401, "unauthorized").await;
+    let body = envelope(jobs_domain::JobId::new(), "noop", 1).to_string();
+    let dead_letter = worker.post("/pubsub/dead-letter", body, None).await;
+    assert_problem(dead_letter, 401, "unauthorized").await;
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn an_expired_token_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut claims = claims();
+    claims["iat"] = json!(now() - 7200);
+    claims["exp"] = json!(now() - 3600);
+    let problem = assert_refused(&worker, Some(&token(&claims)), 401, "unauthorized").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("expired")),
+        "{problem}"
+    );
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_for_another_audience_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut claims = claims();
+    claims["aud"] = json!("https://someone-else.example.com");
+    let problem = assert_refused(&worker, Some(&token(&claims)), 401, "unauthorized").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("audience")),
+        "{problem}"
+    );
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_from_another_issuer_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut claims = claims();
+    claims["iss"] = json!("https://evil.example.com");
+    let problem = assert_refused(&worker, Some(&token(&claims)), 401, "unauthorized").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Google")),
+        "{problem}"
+    );
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_with_a_bad_signature_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    // Same key id, wrong key: only the signature can tell.
+    let forged = sign(&claims(), &keys().impostor);
+    let problem = assert_refused(&worker, Some(&forged), 401, "unauthorized").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("signature")),
+        "{problem}"
+    );
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_valid_token_for_another_account_is_403(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut other = claims();
+    other["email"] = json!("someone-else@test-project.iam.gserviceaccount.com");
+    assert_refused(&worker, Some(&token(&other)), 403, "forbidden").await;
+    let mut unverified = claims();
+    unverified["email_verified"] = json!(false);
+    assert_refused(&worker, Some(&token(&unverified)), 403, "forbidden").await;
+    let mut no_email = claims();
+    if let Some(claims) = no_email.as_object_mut() {
+        claims.remove("email");
+    }
+    assert_refused(&worker, Some(&token(&no_email)), 403, "forbidden").await;
+}

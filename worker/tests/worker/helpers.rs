@@ -1,0 +1,273 @@
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Redirect;
+use axum::routing::{any, get};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use jobs_domain::api_keys::create_key;
+use jobs_domain::{Job, JobHistoryEntry, JobId, JobStore, NewJob, TenantId};
+use jobs_worker::handlers::{EmailSettings, HandlerSettings, HttpSettings, Registry};
+use jobs_worker::push_auth::{PushAuthSettings, PushVerifier};
+use jobs_worker::startup::Application;
+use jobs_worker::state::AppState;
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Body limit of the test worker, small enough to cross cheaply.
+pub const MAX_BODY_BYTES: u32 = 16 * 1024;
+
+/// How a test worker differs from the default one.
+pub struct WorkerOptions {
+    pub registry: Option<Registry>,
+    pub push_auth: Option<PushAuthSettings>,
+    pub job_max_timeout: Duration,
+    pub allow_private_networks: bool,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            registry: None,
+            push_auth: None,
+            job_max_timeout: Duration::from_secs(540),
+            // The test targets listen on 127.0.0.1.
+            allow_private_networks: true,
+        }
+    }
+}
+
+/// A running worker and one tenant to own the jobs it runs.
+pub struct TestWorker {
+    pub address: String,
+    pub client: Client,
+    pub jobs: JobStore,
+    pub tenant: TenantId,
+}
+
+pub fn handler_settings(allow_private_networks: bool) -> HandlerSettings {
+    HandlerSettings {
+        http: HttpSettings {
+            allow_private_networks,
+        },
+        email: EmailSettings {
+            smtp_url: None,
+            from: "jobs@localhost".parse().expect("mailbox"),
+        },
+    }
+}
+
+/// Starts the worker with default options against `pool`.
+pub async fn spawn_worker(pool: PgPool) -> TestWorker {
+    spawn_worker_with(pool, WorkerOptions::default()).await
+}
+
+/// Starts the worker with `options` against `pool`.
+pub async fn spawn_worker_with(pool: PgPool, options: WorkerOptions) -> TestWorker {
+    let tenant = create_key(&pool, "acme")
+        .await
+        .expect("create tenant")
+        .tenant;
+    let address = serve(pool.clone(), options).await;
+    TestWorker {
+        address,
+        client: Client::new(),
+        jobs: JobStore::new(pool),
+        tenant,
+    }
+}
+
+/// Serves the worker for `pool` on a free port and returns its base URL.
+pub async fn serve(pool: PgPool, options: WorkerOptions) -> String {
+    let registry = match options.registry {
+        Some(registry) => registry,
+        None => {
+            Registry::builtin(&handler_settings(options.allow_private_networks)).expect("registry")
+        }
+    };
+    let push_auth = options
+        .push_auth
+        .map(|settings| Arc::new(PushVerifier::new(settings).expect("verifier")));
+    let state = AppState {
+        jobs: JobStore::new(pool),
+        registry: Arc::new(registry),
+        push_auth,
+        lease_grace: Duration::from_secs(30),
+        job_max_timeout: options.job_max_timeout,
+        max_body_bytes: MAX_BODY_BYTES,
+    };
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let app = Application::bind(state, addr, Duration::from_secs(1))
+        .await
+        .expect("bind");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    address
+}
+
+impl TestWorker {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Stores a pending job of the test tenant's.
+    pub async fn insert_job(
+        &self,
+        job_type: &str,
+        payload: Value,
+        max_attempts: i32,
+        timeout_seconds: i32,
+    ) -> Job {
+        let new = NewJob {
+            job_type: job_type.to_owned(),
+            payload,
+            max_attempts,
+            timeout_seconds,
+            run_at: None,
+            idempotency: None,
+        };
+        self.jobs
+            .insert(self.tenant, new)
+            .await
+            .expect("insert job")
+            .job
+    }
+
+    pub async fn job(&self, id: JobId) -> Job {
+        self.jobs.get(self.tenant, id).await.expect("job")
+    }
+
+    pub async fn history(&self, id: JobId) -> Vec<JobHistoryEntry> {
+        self.jobs.history(self.tenant, id).await.expect("history")
+    }
+
+    /// POSTs `body` as a push to `path`, with `token` as bearer when given.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        token: Option<&str>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("post")
+    }
+
+    /// Delivers the job's message as Pub/Sub would.
+    pub async fn push(&self, job: &Job) -> Response {
+        let body = envelope(job.id, &job.job_type, 1).to_string();
+        self.post("/pubsub/push", body, None).await
+    }
+}
+
+/// A push envelope exactly as Pub/Sub sends it, snake_case twins included.
+pub fn envelope(job_id: JobId, job_type: &str, delivery_attempt: u32) -> Value {
+    let data = STANDARD.encode(json!({"job_id": job_id, "type": job_type}).to_string());
+    envelope_with(
+        json!(data),
+        json!({"job_id": job_id.to_string(), "type": job_type}),
+        delivery_attempt,
+    )
+}
+
+/// A push envelope with the given `data` and `attributes`.
+pub fn envelope_with(data: Value, attributes: Value, delivery_attempt: u32) -> Value {
+    json!({
+        "message": {
+            "data": data,
+            "attributes": attributes,
+            "messageId": "2070443601311540",
+            "message_id": "2070443601311540",
+            "publishTime": "2026-01-01T12:00:00.123Z",
+            "publish_time": "2026-01-01T12:00:00.123Z"
+        },
+        "subscription": "projects/test-project/subscriptions/jobs-worker",
+        "deliveryAttempt": delivery_attempt
+    })
+}
+
+/// The JSON body of a 2xx answer, after checking it is one.
+pub async fn assert_ack(response: Response, outcome: &str) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.expect("ack json");
+    assert_eq!(status, 200, "expected an ack, got {body}");
+    assert_eq!(body["outcome"], outcome, "{body}");
+    body
+}
+
+/// Asserts a problem+json answer with `status` and `slug`, and returns its body.
+pub async fn assert_problem(response: Response, status: u16, slug: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem json");
+    assert_eq!(body["type"], format!("urn:problem:{slug}"), "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    body
+}
+
+/// The event names of a job's history, oldest first.
+pub fn events(history: &[JobHistoryEntry]) -> Vec<String> {
+    history.iter().map(|entry| entry.event.clone()).collect()
+}
+
+/// A local HTTP server for `http` jobs that counts the requests it gets.
+pub struct Target {
+    pub base: String,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Target {
+    pub async fn start() -> Target {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let app = Router::new()
+            .route("/status/{code}", any(answer_with))
+            .route(
+                "/redirect",
+                get(|| async { Redirect::temporary("/status/200") }),
+            )
+            .with_state(hits.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind target");
+        let port = listener.local_addr().expect("local addr").port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Target {
+            base: format!("http://127.0.0.1:{port}"),
+            hits,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn answer_with(
+    State(hits): State<Arc<AtomicUsize>>,
+    Path(code): Path<u16>,
+) -> (StatusCode, String) {
+    hits.fetch_add(1, Ordering::SeqCst);
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, format!("hello from {code}"))
+}
