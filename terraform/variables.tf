@@ -1,0 +1,106 @@
+variable "project_id" {
+  description = "Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region for Cloud Run, Cloud SQL and Artifact Registry."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "image" {
+  description = "Image the services and jobs start with, e.g. REGION-docker.pkg.dev/PROJECT/jobs/jobs:bootstrap. Cloud Build deploys later images; Terraform then leaves the image alone."
+  type        = string
+}
+
+variable "repository_id" {
+  description = "Artifact Registry repository for the image (cloudbuild.yaml's _REPOSITORY)."
+  type        = string
+  default     = "jobs"
+}
+
+variable "db_tier" {
+  description = "Cloud SQL machine type."
+  type        = string
+  default     = "db-custom-2-7680"
+}
+
+variable "db_availability_type" {
+  description = "REGIONAL (high availability, failover replica) or ZONAL."
+  type        = string
+  default     = "REGIONAL"
+}
+
+variable "db_max_connections" {
+  description = "PostgreSQL max_connections; keep above (api_max_instances + worker_max_instances) * pool_size + a few for jobs and admins."
+  type        = number
+  default     = 200
+}
+
+variable "pool_size" {
+  description = "DATABASE_MAX_CONNECTIONS of each api and worker instance."
+  type        = number
+  default     = 10
+}
+
+variable "api_min_instances" {
+  description = "Warm API instances (0 allows scale to zero at the cost of cold starts)."
+  type        = number
+  default     = 0
+}
+
+variable "api_max_instances" {
+  description = "Most API instances."
+  type        = number
+  default     = 10
+}
+
+variable "worker_min_instances" {
+  description = "Warm worker instances; at least 1 so the reconciler always runs."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.worker_min_instances >= 1
+    error_message = "The worker hosts the reconciler: keep at least one instance."
+  }
+}
+
+variable "worker_max_instances" {
+  description = "Most worker instances."
+  type        = number
+  default     = 5
+}
+
+variable "worker_concurrency" {
+  description = "Jobs one worker instance runs at once (each push is one request)."
+  type        = number
+  default     = 20
+}
+
+variable "email_from" {
+  description = "Sender address of email jobs (EMAIL_FROM); empty leaves the worker's default."
+  type        = string
+  default     = ""
+}
+
+variable "smtp_url_secret_id" {
+  description = "Existing Secret Manager secret holding SMTP_URL (an smtp:// URL with credentials); empty keeps mail in the log."
+  type        = string
+  default     = ""
+}
+
+variable "github_repository" {
+  description = "owner/name of the GitHub repository allowed to deploy through Workload Identity Federation; empty creates no federation."
+  type        = string
+  default     = ""
+}
+
+variable "labels" {
+  description = "Labels on every resource that takes them."
+  type        = map(string)
+  default = {
+    app = "jobs"
+  }
+}
