@@ -1,9 +1,7 @@
 //! Topic and subscription administration through the official clients (REST)
 //! and raw gRPC, including the status codes Pub/Sub answers with.
 
-mod common;
-
-use common::{PROJECT, grpc_publisher, grpc_subscriber, start, subscription, topic};
+use crate::common::{self, PROJECT, grpc_publisher, grpc_subscriber, start, subscription, topic};
 use google_cloud_gax::error::rpc::Code;
 use google_cloud_pubsub::model::{DeadLetterPolicy, PushConfig, RetryPolicy, Subscription};
 use google_cloud_wkt as wkt;

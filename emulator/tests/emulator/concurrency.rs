@@ -1,9 +1,7 @@
 //! Concurrent publishers to two topics: every message reaches every
 //! subscription of its topic exactly once, and no other subscription.
 
-mod common;
-
-use common::{GUARD, Receiver, Reply, grpc_subscriber, start, subscription, topic};
+use crate::common::{self, GUARD, Receiver, Reply, grpc_subscriber, start, subscription, topic};
 use google_cloud_pubsub::model::Message;
 use googleapis_tonic_google_pubsub_v1::google::pubsub::v1 as grpc;
 use pubsub_emulator::{RunningEmulator, Setup, SubscriptionSetup};

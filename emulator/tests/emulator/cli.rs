@@ -1,6 +1,6 @@
 //! The `pubsub-emulator` binary: its help, start-up setup from flags, and SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};

@@ -1,9 +1,7 @@
 //! Publishing with the official `Publisher` and receiving on two pull
 //! subscriptions: streaming pull (the official `Subscriber`) and unary Pull.
 
-mod common;
-
-use common::{GUARD, grpc_subscriber, start, subscription, topic};
+use crate::common::{self, GUARD, grpc_subscriber, start, subscription, topic};
 use google_cloud_pubsub::model::Message;
 use googleapis_tonic_google_pubsub_v1::google::pubsub::v1 as grpc;
 use pubsub_emulator::{Setup, SubscriptionSetup};

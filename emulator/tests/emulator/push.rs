@@ -1,11 +1,9 @@
 //! Push delivery to a local receiver: the envelope, retry backoff, dead-lettering,
 //! and ack-deadline expiry.
 
-mod common;
-
+use crate::common::{self, Receiver, Reply, start, subscription, topic};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{Receiver, Reply, start, subscription, topic};
 use google_cloud_pubsub::model::{DeadLetterPolicy, Message, PushConfig, RetryPolicy};
 use google_cloud_wkt as wkt;
 use pubsub_emulator::{Setup, SubscriptionSetup};

@@ -1,8 +1,6 @@
 //! Pub/Sub's REST/JSON surface as curl users and Google's REST clients see it.
 
-mod common;
-
-use common::{start, subscription, topic};
+use crate::common::{start, subscription, topic};
 use pubsub_emulator::Setup;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,9 +1,5 @@
 //! Shared by the integration tests: an emulator per test on port 0, the
 //! official clients pointed at it with anonymous credentials, and a push receiver.
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different subset of these helpers"
-)]
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};

@@ -1,0 +1,5 @@
+//! The domain's integration tests, in one binary so that the test build links
+//! the dependency graph once for this crate.
+
+mod job_store;
+mod state_machine;
