@@ -1,41 +1,32 @@
 //! Verifying the OIDC ID token Pub/Sub attaches to each push
-//! (`Authorization: Bearer <JWT>`): RS256 signature against Google's JWKS,
-//! audience, issuer, expiry, and the push service account's verified email.
+//! (`Authorization: Bearer <JWT>`) with google-cloud-auth's ID-token
+//! verifier: signature against Google's JWKS, audience, issuer and expiry;
+//! then the push service account's verified email.
 //!
-//! This uses `jsonwebtoken` directly rather than google-cloud-auth's
-//! `idtoken::verifier::Verifier` (1.18). That verifier takes its key cache with
-//! `try_write()` on every call, so a push verified while another one holds the
-//! cache (always during a key fetch) fails instead of waiting; a burst of
-//! concurrent pushes after a cold start is answered mostly with errors. It
-//! also fetches keys without a timeout and refetches on every unknown `kid`.
-//! The cache below serves concurrent readers, fetches one at a time with a
-//! timeout, keeps serving known keys when a refresh fails, and refetches for
-//! unknown key ids at most every [`REFETCH_INTERVAL`].
+//! Two things in google-cloud-auth 1.18's `Verifier` shape this wrapper:
+//! - it takes its key cache with `try_write()` on every call, so a
+//!   verification that meets another one in flight fails instead of waiting
+//!   (every push of a burst but one, while the keys are fetched). Calls go
+//!   through a mutex here, so they queue; a verification is a cache lookup
+//!   and one RSA signature check, so the queue is short.
+//! - its own email check indexes the claims map and panics on a token
+//!   without `email_verified` or `email`, so the email is checked here, on
+//!   the claims it returns.
+//!
+//! It fetches keys with no timeout, so the whole call is bounded here.
 
 use crate::error::WorkerError;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-use serde::Deserialize;
-use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use google_cloud_auth::credentials::idtoken::verifier::{Builder, Map, Value, Verifier};
+use std::error::Error as _;
+use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::Mutex;
 use url::Url;
 
-/// The issuers Google's ID tokens carry.
-const ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
-/// How long fetched keys are trusted before they are fetched again. Google
-/// rotates its keys over days and publishes new ones well before use.
-const KEYS_TTL: Duration = Duration::from_secs(3600);
-/// The shortest gap between two fetches, so tokens naming unknown keys cannot
-/// make the worker hammer the key endpoint.
-pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
-/// Longest a key fetch may take.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a verification may take, waiting for a key fetch included.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Clock skew tolerated on `exp` and `nbf`.
-const LEEWAY_SECONDS: u64 = 10;
+const CLOCK_SKEW: Duration = Duration::from_secs(10);
 
 /// What a push token must prove.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +51,8 @@ pub enum PushAuthError {
     /// A valid token, but not for the push service account (or its email is not verified).
     #[error("the token's email is not the push service account")]
     WrongAccount,
-    /// The signing keys could not be fetched, so the token cannot be judged yet.
-    #[error("the token signing keys cannot be fetched: {0}")]
+    /// The signing keys could not be had, so the token cannot be judged yet.
+    #[error("the token signing keys cannot be had: {0}")]
     KeysUnavailable(String),
 }
 
@@ -77,41 +68,25 @@ impl From<PushAuthError> for WorkerError {
     }
 }
 
-/// The claims checked beyond what [`Validation`] covers.
-#[derive(Debug, Deserialize)]
-struct PushClaims {
-    email: Option<String>,
-    email_verified: Option<Value>,
-}
-
 /// Checks push tokens; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct PushVerifier {
     service_account: String,
-    validation: Validation,
-    keys: SigningKeys,
+    // Serialises calls: the verifier fails concurrent ones (see the module docs).
+    verifier: Mutex<Verifier>,
 }
 
 impl PushVerifier {
-    /// A verifier for `settings`; keys are fetched on first use.
-    pub fn new(settings: PushAuthSettings) -> Result<Self, reqwest::Error> {
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(&[&settings.audience]);
-        validation.set_issuer(&ISSUERS);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECONDS;
-        let client = reqwest::Client::builder().timeout(FETCH_TIMEOUT).build()?;
-        Ok(PushVerifier {
+    /// A verifier for `settings`; keys are fetched on first use and cached.
+    pub fn new(settings: PushAuthSettings) -> Self {
+        let verifier = Builder::new([settings.audience])
+            .with_jwks_url(settings.jwks_url.as_str())
+            .with_clock_skew(CLOCK_SKEW)
+            .build();
+        PushVerifier {
             service_account: settings.service_account,
-            validation,
-            keys: SigningKeys {
-                url: settings.jwks_url,
-                client,
-                cached: RwLock::new(CachedKeys::default()),
-                fetching: Mutex::new(()),
-            },
-        })
+            verifier: Mutex::new(verifier),
+        }
     }
 
     /// Verifies the `Authorization` header of a push.
@@ -123,161 +98,97 @@ impl PushVerifier {
             })
             .filter(|token| !token.is_empty())
             .ok_or(PushAuthError::Missing)?;
-        let header =
-            decode_header(token).map_err(|_| PushAuthError::Invalid("not a JWT".to_owned()))?;
-        // Pinned, never taken from the token, so no other algorithm is tried.
-        if header.alg != Algorithm::RS256 {
-            return Err(PushAuthError::Invalid(
-                "the token must be signed with RS256".to_owned(),
-            ));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| PushAuthError::Invalid("the token names no signing key".to_owned()))?;
-        let key = self.keys.get(&kid).await?;
-        let claims = decode::<PushClaims>(token, &key, &self.validation)
-            .map_err(|err| PushAuthError::Invalid(rejection(&err)))?
-            .claims;
-        let verified = claims.email_verified.as_ref().and_then(verified_flag) == Some(true);
-        if claims.email.as_deref() != Some(self.service_account.as_str()) || !verified {
+        let verified = tokio::time::timeout(VERIFY_TIMEOUT, async {
+            self.verifier.lock().await.verify(token).await
+        })
+        .await
+        .map_err(|_| PushAuthError::KeysUnavailable("the key fetch timed out".to_owned()))?;
+        let claims = verified.map_err(|err| refusal(&err))?;
+        if !is_account(&claims, &self.service_account) {
             return Err(PushAuthError::WrongAccount);
         }
         Ok(())
     }
 }
 
-/// `email_verified` is a boolean in Google's tokens; some issuers send the string "true".
-fn verified_flag(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(flag) => Some(*flag),
-        Value::String(flag) => flag.parse().ok(),
-        _ => None,
-    }
+/// Whether the claims name `account` as a verified email.
+fn is_account(claims: &Map<String, Value>, account: &str) -> bool {
+    // Google sends a boolean; some issuers send the string "true".
+    let verified = match claims.get("email_verified") {
+        Some(Value::Bool(flag)) => *flag,
+        Some(Value::String(flag)) => flag == "true",
+        _ => false,
+    };
+    verified && claims.get("email").and_then(Value::as_str) == Some(account)
 }
 
-/// Why `jsonwebtoken` refused a token, in words for the 401 body.
-fn rejection(err: &jsonwebtoken::errors::Error) -> String {
+/// The verifier's error as a refusal, in words for the 401 body.
+fn refusal(err: &google_cloud_auth::credentials::idtoken::verifier::Error) -> PushAuthError {
+    if err.is_load_cert() {
+        tracing::warn!(error = %err, "the push token signing keys cannot be had");
+        return PushAuthError::KeysUnavailable(err.to_string());
+    }
+    if err.is_decode() {
+        return PushAuthError::Invalid("not a JWT".to_owned());
+    }
+    PushAuthError::Invalid(rejection(jwt_error(err)).to_owned())
+}
+
+/// The `jsonwebtoken` error under the verifier's, which says which check failed.
+fn jwt_error(
+    err: &google_cloud_auth::credentials::idtoken::verifier::Error,
+) -> Option<&jsonwebtoken::errors::Error> {
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(jwt) = cause.downcast_ref::<jsonwebtoken::errors::Error>() {
+            return Some(jwt);
+        }
+        source = cause.source();
+    }
+    None
+}
+
+fn rejection(err: Option<&jsonwebtoken::errors::Error>) -> &'static str {
     use jsonwebtoken::errors::ErrorKind;
-    match err.kind() {
-        ErrorKind::ExpiredSignature => "the token has expired",
-        ErrorKind::ImmatureSignature => "the token is not valid yet",
-        ErrorKind::InvalidAudience => "the token is for another audience",
-        ErrorKind::InvalidIssuer => "the token was not issued by Google",
-        ErrorKind::InvalidSignature => "the token's signature does not verify",
-        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+    match err.map(jsonwebtoken::errors::Error::kind) {
+        Some(ErrorKind::ExpiredSignature) => "the token has expired",
+        Some(ErrorKind::ImmatureSignature) => "the token is not valid yet",
+        Some(ErrorKind::InvalidAudience) => "the token is for another audience",
+        Some(ErrorKind::InvalidIssuer) => "the token was not issued by Google",
+        Some(ErrorKind::InvalidSignature) => "the token's signature does not verify",
+        Some(ErrorKind::MissingRequiredClaim(_)) => "the token lacks a required claim",
         _ => "the token is not a valid ID token",
     }
-    .to_owned()
 }
 
-/// The JWKS, cached.
-#[derive(Debug)]
-struct SigningKeys {
-    url: Url,
-    client: reqwest::Client,
-    // A std lock: it is never held across an await, and readers never wait on a fetch.
-    cached: RwLock<CachedKeys>,
-    // Held across a fetch, so concurrent misses wait for one fetch instead of racing.
-    fetching: Mutex<()>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
 
-#[derive(Debug, Default)]
-struct CachedKeys {
-    keys: HashMap<String, DecodingKey>,
-    fetched_at: Option<Instant>,
-    attempted_at: Option<Instant>,
-    last_error: Option<String>,
-}
-
-impl CachedKeys {
-    fn fresh(&self, kid: &str) -> Option<DecodingKey> {
-        let fresh = self.fetched_at.is_some_and(|at| at.elapsed() < KEYS_TTL);
-        fresh.then(|| self.keys.get(kid).cloned()).flatten()
-    }
-}
-
-impl SigningKeys {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, CachedKeys> {
-        // A panic elsewhere cannot leave the map half-written: writers only swap whole values.
-        self.cached.read().unwrap_or_else(PoisonError::into_inner)
+    fn claims(value: serde_json::Value) -> Map<String, Value> {
+        serde_json::from_value(value).expect("claims object")
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, CachedKeys> {
-        self.cached.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The key `kid`, fetching the set when it is unknown or stale.
-    async fn get(&self, kid: &str) -> Result<DecodingKey, PushAuthError> {
-        if let Some(key) = self.read().fresh(kid) {
-            return Ok(key);
+    #[test]
+    fn the_account_must_match_and_be_verified() {
+        let account = "push@p.iam.gserviceaccount.com";
+        assert!(is_account(
+            &claims(json!({"email": account, "email_verified": true})),
+            account
+        ));
+        assert!(is_account(
+            &claims(json!({"email": account, "email_verified": "true"})),
+            account
+        ));
+        for refused in [
+            json!({"email": account, "email_verified": false}),
+            json!({"email": account}),
+            json!({"email_verified": true}),
+            json!({"email": "other@p.iam.gserviceaccount.com", "email_verified": true}),
+            json!({"email": account, "email_verified": 1}),
+        ] {
+            assert!(!is_account(&claims(refused.clone()), account), "{refused}");
         }
-        let _one_fetch_at_a_time = self.fetching.lock().await;
-        // Whoever held the lock before us may just have fetched it.
-        if let Some(key) = self.read().fresh(kid) {
-            return Ok(key);
-        }
-        let may_fetch = self
-            .read()
-            .attempted_at
-            .is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL);
-        if may_fetch {
-            self.write().attempted_at = Some(Instant::now());
-            match self.fetch().await {
-                Ok(keys) => {
-                    let mut cached = self.write();
-                    cached.keys = keys;
-                    cached.fetched_at = Some(Instant::now());
-                    cached.last_error = None;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, url = %self.url, "fetching the push token signing keys failed");
-                    self.write().last_error = Some(err);
-                }
-            }
-        }
-        let cached = self.read();
-        // A stale key beats none: keys outlive their listing by days.
-        if let Some(key) = cached.keys.get(kid) {
-            return Ok(key.clone());
-        }
-        match &cached.last_error {
-            Some(err) => Err(PushAuthError::KeysUnavailable(err.clone())),
-            None => Err(PushAuthError::Invalid(
-                "the token was signed by an unknown key".to_owned(),
-            )),
-        }
-    }
-
-    /// Fetches the RSA keys of the set, by key id; other keys are skipped.
-    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, String> {
-        let response = self
-            .client
-            .get(self.url.clone())
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|err| err.without_url().to_string())?;
-        let set: Value = response
-            .json()
-            .await
-            .map_err(|err| err.without_url().to_string())?;
-        let listed = set
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or("the response is not a JSON Web Key Set")?;
-        // Parsed one by one, so a key of a kind we do not know spoils only itself.
-        let keys: HashMap<String, DecodingKey> = listed
-            .iter()
-            .filter_map(|value| serde_json::from_value::<Jwk>(value.clone()).ok())
-            .filter(|jwk| matches!(jwk.algorithm, AlgorithmParameters::RSA(_)))
-            .filter_map(|jwk| {
-                let kid = jwk.common.key_id.clone()?;
-                DecodingKey::from_jwk(&jwk).ok().map(|key| (kid, key))
-            })
-            .collect();
-        if keys.is_empty() {
-            return Err("the key set holds no RSA keys with a key id".to_owned());
-        }
-        Ok(keys)
     }
 }

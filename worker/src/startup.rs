@@ -26,9 +26,6 @@ pub enum StartupError {
     /// The handlers do not cover the job types, or one cannot be set up.
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    /// The HTTP client for the token signing keys could not be built.
-    #[error("the push token verifier cannot start: {0}")]
-    PushAuth(String),
     /// The reconciler's Pub/Sub publisher could not be created.
     #[error(transparent)]
     Publisher(#[from] PublishError),
@@ -59,9 +56,7 @@ impl Application {
         let push_auth = match push_auth {
             Some(settings) => {
                 tracing::info!(audience = %settings.audience, service_account = %settings.service_account, "push tokens are verified");
-                let verifier = PushVerifier::new(settings)
-                    .map_err(|err| StartupError::PushAuth(err.to_string()))?;
-                Some(Arc::new(verifier))
+                Some(Arc::new(PushVerifier::new(settings)))
             }
             None => {
                 tracing::warn!(

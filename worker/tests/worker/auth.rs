@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 
 const KID: &str = "test-key-1";
@@ -92,14 +92,15 @@ fn token(claims: &Value) -> String {
     sign(claims, &keys().signing)
 }
 
-/// Serves the JWKS on a free port, counting fetches.
-async fn jwks_server() -> (String, Arc<AtomicUsize>) {
+/// Serves the JWKS on a free port after `delay`, counting fetches.
+async fn jwks_server(delay: Duration) -> (String, Arc<AtomicUsize>) {
     let fetches = Arc::new(AtomicUsize::new(0));
     let app = Router::new()
         .route(
             "/oauth2/v3/certs",
-            get(|State(fetches): State<Arc<AtomicUsize>>| async move {
+            get(move |State(fetches): State<Arc<AtomicUsize>>| async move {
                 fetches.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
                 axum::Json(keys().jwks.clone())
             }),
         )
@@ -112,7 +113,15 @@ async fn jwks_server() -> (String, Arc<AtomicUsize>) {
 
 /// A worker that requires push tokens, and the JWKS fetch counter.
 async fn guarded_worker(pool: PgPool) -> (TestWorker, Arc<AtomicUsize>) {
-    let (jwks_url, fetches) = jwks_server().await;
+    guarded_worker_with_keys_after(pool, Duration::ZERO).await
+}
+
+/// As [`guarded_worker`], with a JWKS endpoint that answers after `delay`.
+async fn guarded_worker_with_keys_after(
+    pool: PgPool,
+    delay: Duration,
+) -> (TestWorker, Arc<AtomicUsize>) {
+    let (jwks_url, fetches) = jwks_server(delay).await;
     let options = WorkerOptions {
         push_auth: Some(PushAuthSettings {
             audience: AUDIENCE.to_owned(),
@@ -158,6 +167,18 @@ async fn a_valid_token_is_accepted_and_the_keys_are_fetched_once(pool: PgPool) {
         .post("/pubsub/dead-letter", body, Some(&token(&claims())))
         .await;
     assert_ack(dead_letter, "not_found").await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_burst_of_pushes_waiting_for_the_first_key_fetch_is_all_accepted(pool: PgPool) {
+    // The keys arrive slowly, so every push of the burst meets the fetch in flight.
+    let (worker, fetches) = guarded_worker_with_keys_after(pool, Duration::from_millis(300)).await;
+    let token = token(&claims());
+    let pushes = (0..16).map(|_| push_with(&worker, Some(&token)));
+    for (response, _) in futures::future::join_all(pushes).await {
+        assert_ack(response, "completed").await;
+    }
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 }
 

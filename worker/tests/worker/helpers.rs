@@ -93,7 +93,7 @@ pub async fn serve(pool: PgPool, options: WorkerOptions) -> String {
     };
     let push_auth = options
         .push_auth
-        .map(|settings| Arc::new(PushVerifier::new(settings).expect("verifier")));
+        .map(|settings| Arc::new(PushVerifier::new(settings)));
     let state = AppState {
         jobs: JobStore::new(pool),
         registry: Arc::new(registry),
