@@ -6,7 +6,7 @@ use crate::routes::app;
 use crate::state::AppState;
 use axum::Router;
 use jobs_domain::job_publisher::{JobPublisher, PublishError};
-use jobs_domain::{JobStore, db, shutdown};
+use jobs_domain::{JobStore, Metrics, db, shutdown};
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
@@ -52,13 +52,15 @@ impl Application {
             db::migrate(&pool).await?;
         }
         let jobs = JobStore::new(pool.clone());
-        let publisher = JobPublisher::new(&config.pubsub, jobs.clone()).await?;
+        let metrics = Metrics::new();
+        let publisher = JobPublisher::new(&config.pubsub, jobs.clone(), metrics.clone()).await?;
         let state = AppState {
             jobs,
             publisher,
             api_keys: ApiKeys::new(pool, config.api_key_cache),
             limits,
             max_body_bytes: config.max_body_bytes,
+            metrics,
         };
         let addr = config.listen.addr();
         Self::bind(state, addr, config.listen.shutdown_grace).await

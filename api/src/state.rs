@@ -2,7 +2,7 @@
 
 use crate::auth::ApiKeys;
 use jobs_domain::job_publisher::JobPublisher;
-use jobs_domain::{JobStore, SubmissionLimits};
+use jobs_domain::{JobStore, Metrics, SubmissionLimits};
 
 /// Shared, cheaply cloned application state.
 #[derive(Clone)]
@@ -17,4 +17,6 @@ pub struct AppState {
     pub limits: SubmissionLimits,
     /// Largest request body, in bytes.
     pub max_body_bytes: u32,
+    /// The process's metrics, rendered by `GET /metrics`.
+    pub metrics: Metrics,
 }

@@ -9,6 +9,7 @@ use crate::config::PubSubSettings;
 use crate::job::{Job, JobId};
 use crate::job_message::JobMessage;
 use crate::job_store::JobStore;
+use crate::metrics::Metrics;
 use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_pubsub::client::Publisher;
 use google_cloud_pubsub::model::Message;
@@ -41,14 +42,19 @@ pub enum PublishError {
 pub struct JobPublisher {
     publisher: Publisher,
     confirmed: mpsc::UnboundedSender<JobId>,
+    metrics: Metrics,
 }
 
 impl JobPublisher {
     /// A publisher for the configured topic. With `PUBSUB_EMULATOR_HOST` set
     /// it talks plaintext to the emulator with anonymous credentials (the
     /// client does not read that variable itself); otherwise it uses
-    /// Application Default Credentials.
-    pub async fn new(settings: &PubSubSettings, store: JobStore) -> Result<Self, PublishError> {
+    /// Application Default Credentials. Publishes are counted in `metrics`.
+    pub async fn new(
+        settings: &PubSubSettings,
+        store: JobStore,
+        metrics: Metrics,
+    ) -> Result<Self, PublishError> {
         let mut builder = Publisher::builder(settings.topic_path())
             .with_retry_policy(Aip194Strict.with_time_limit(PUBLISH_RETRY_LIMIT));
         if let Some(host) = &settings.emulator_host {
@@ -67,6 +73,7 @@ impl JobPublisher {
         Ok(JobPublisher {
             publisher,
             confirmed,
+            metrics,
         })
     }
 
@@ -81,9 +88,12 @@ impl JobPublisher {
         };
         let publish = self.publisher.publish(message);
         let confirmed = self.confirmed.clone();
+        let metrics = self.metrics.clone();
         let id = job.id;
         tokio::spawn(async move {
-            match publish.await {
+            let result = publish.await;
+            metrics.published(result.is_ok());
+            match result {
                 Ok(_) => {
                     let _ = confirmed.send(id);
                 }
@@ -107,7 +117,9 @@ impl JobPublisher {
             .collect();
         let mut published = Vec::with_capacity(pending.len());
         for (id, publish) in pending {
-            match publish.await {
+            let result = publish.await;
+            self.metrics.published(result.is_ok());
+            match result {
                 Ok(_) => published.push(id),
                 Err(err) => {
                     tracing::warn!(job_id = %id, error = %err, "republish failed; will try again")

@@ -29,6 +29,23 @@ pub enum AckOutcome {
     DeadLettered,
 }
 
+impl AckOutcome {
+    /// The outcome's name, as in the ack body and the metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckOutcome::Completed => "completed",
+            AckOutcome::Failed => "failed",
+            AckOutcome::Duplicate => "duplicate",
+            AckOutcome::Exhausted => "exhausted",
+            AckOutcome::NotDue => "not_due",
+            AckOutcome::NotFound => "not_found",
+            AckOutcome::Stale => "stale",
+            AckOutcome::Malformed => "malformed",
+            AckOutcome::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
 /// The body of an ack, for logs and tests; Pub/Sub looks only at the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ack {
@@ -60,5 +77,30 @@ impl Ack {
 impl IntoResponse for Ack {
     fn into_response(self) -> Response {
         Json(self).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metric_names_are_the_body_names() {
+        for outcome in [
+            AckOutcome::Completed,
+            AckOutcome::Failed,
+            AckOutcome::Duplicate,
+            AckOutcome::Exhausted,
+            AckOutcome::NotDue,
+            AckOutcome::NotFound,
+            AckOutcome::Stale,
+            AckOutcome::Malformed,
+            AckOutcome::DeadLettered,
+        ] {
+            assert_eq!(
+                serde_json::to_value(outcome).expect("serialises"),
+                outcome.as_str()
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@ use crate::ack::{Ack, AckOutcome};
 use crate::error::WorkerError;
 use crate::handlers::{HandlerError, Registry};
 use crate::state::AppState;
+use jobs_domain::metrics::RunOutcome;
 use jobs_domain::{Claim, Job, JobMessage, JobStatus, Outcome, Recorded, StoreError};
 use std::time::{Duration, Instant};
 use tracing::{Instrument, Span};
@@ -67,7 +68,11 @@ async fn process(state: AppState, job: Job) -> Result<Ack, WorkerError> {
     let limit = run_limit(&job, state.job_max_timeout);
     let started = Instant::now();
     let outcome = run(&state.registry, &job, limit).await;
-    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let took = started.elapsed();
+    state
+        .metrics
+        .handler_ran(&job.job_type, run_outcome(&outcome), took);
+    let elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
     let error = match &outcome {
         Outcome::Succeeded(_) => {
             tracing::info!(elapsed_ms, "handler succeeded");
@@ -107,6 +112,15 @@ async fn process(state: AppState, job: Job) -> Result<Ack, WorkerError> {
             "job {} is {other} after recording an outcome",
             job.id
         ))),
+    }
+}
+
+/// How a run counts in the metrics.
+fn run_outcome(outcome: &Outcome) -> RunOutcome {
+    match outcome {
+        Outcome::Succeeded(_) => RunOutcome::Succeeded,
+        Outcome::Retryable(_) => RunOutcome::Retryable,
+        Outcome::Permanent(_) => RunOutcome::Permanent,
     }
 }
 

@@ -66,7 +66,7 @@ impl WorkerError {
     }
 
     /// The stable problem type; callers branch on it, never on `detail`.
-    fn slug(&self) -> &'static str {
+    pub fn slug(&self) -> &'static str {
         match self {
             WorkerError::Unauthorized(_) => "unauthorized",
             WorkerError::Forbidden => "forbidden",

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::Router;
 use jobs_domain::job_publisher::{JobPublisher, PublishError};
 use jobs_domain::reconciler::Reconciler;
-use jobs_domain::{JobStore, db, shutdown};
+use jobs_domain::{JobStore, Metrics, db, shutdown};
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
@@ -66,7 +66,8 @@ impl Application {
             }
         };
         let jobs = JobStore::new(db::pool(&config.database));
-        let publisher = JobPublisher::new(&config.pubsub, jobs.clone()).await?;
+        let metrics = Metrics::new();
+        let publisher = JobPublisher::new(&config.pubsub, jobs.clone(), metrics.clone()).await?;
         let reconciler = Reconciler::new(jobs.clone(), publisher, config.reconciler);
         let state = AppState {
             jobs,
@@ -75,6 +76,7 @@ impl Application {
             lease_grace: config.lease_grace,
             job_max_timeout: config.job_max_timeout,
             max_body_bytes: config.push_max_body_bytes,
+            metrics,
         };
         let addr = config.listen.addr();
         let app = Self::bind(state, addr, config.listen.shutdown_grace).await?;

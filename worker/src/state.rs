@@ -2,7 +2,7 @@
 
 use crate::handlers::Registry;
 use crate::push_auth::PushVerifier;
-use jobs_domain::JobStore;
+use jobs_domain::{JobStore, Metrics};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,4 +21,6 @@ pub struct AppState {
     pub job_max_timeout: Duration,
     /// Largest push body, in bytes.
     pub max_body_bytes: u32,
+    /// The process's metrics, rendered by `GET /metrics`.
+    pub metrics: Metrics,
 }

@@ -58,6 +58,9 @@ async fn submit_job(
         .validate(header_key, &state.limits, chrono::Utc::now())
         .map_err(ApiError::Invalid)?;
     let submitted = state.jobs.insert(tenant, new_job).await?;
+    state
+        .metrics
+        .job_submitted(&submitted.job.job_type, !submitted.created);
     // A delayed job is published by the reconciler when it comes due.
     if submitted.created && submitted.job.run_at <= chrono::Utc::now() {
         state.publisher.hand_off(&submitted.job);

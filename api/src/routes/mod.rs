@@ -2,6 +2,7 @@
 
 mod health;
 mod jobs;
+mod metrics;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -42,6 +43,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(jobs::router())
         .merge(health::router())
+        .merge(metrics::router())
         .split_for_parts()
 }
 

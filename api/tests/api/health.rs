@@ -60,6 +60,7 @@ async fn the_openapi_document_lists_every_route(pool: PgPool) {
         ("/v1/jobs/{id}/events", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
+        ("/metrics", "get"),
     ];
     for (path, method) in expected {
         assert!(

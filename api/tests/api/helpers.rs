@@ -4,7 +4,7 @@ use jobs_api::state::AppState;
 use jobs_domain::api_keys::create_key;
 use jobs_domain::config::PubSubSettings;
 use jobs_domain::job_publisher::JobPublisher;
-use jobs_domain::{JobStore, SubmissionLimits};
+use jobs_domain::{JobStore, Metrics, SubmissionLimits};
 use pubsub_emulator::{Emulator, RunningEmulator, Setup, SubscriptionSetup};
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::Value;
@@ -59,7 +59,8 @@ pub fn pubsub_settings(host: &str) -> PubSubSettings {
 /// Serves the app for `pool` and returns its base URL.
 pub async fn serve(pool: PgPool, pubsub: &PubSubSettings) -> String {
     let jobs = JobStore::new(pool.clone());
-    let publisher = JobPublisher::new(pubsub, jobs.clone())
+    let metrics = Metrics::new();
+    let publisher = JobPublisher::new(pubsub, jobs.clone(), metrics.clone())
         .await
         .expect("publisher");
     let state = AppState {
@@ -68,6 +69,7 @@ pub async fn serve(pool: PgPool, pubsub: &PubSubSettings) -> String {
         api_keys: ApiKeys::new(pool, Duration::from_secs(60)),
         limits: SubmissionLimits::default(),
         max_body_bytes: MAX_BODY_BYTES,
+        metrics,
     };
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
     let app = Application::bind(state, addr, Duration::from_secs(1))

@@ -4,5 +4,6 @@ mod errors;
 mod health;
 mod helpers;
 mod jobs;
+mod metrics;
 mod publishing;
 mod tenants;

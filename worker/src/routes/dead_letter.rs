@@ -5,6 +5,7 @@ use crate::ack::{Ack, AckOutcome};
 use crate::error::WorkerError;
 use crate::extract::{AuthenticatedPush, PushBody};
 use crate::push_envelope::PushEnvelope;
+use crate::routes::answer_name;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -26,7 +27,14 @@ async fn dead_letter(
     _: AuthenticatedPush,
     PushBody(body): PushBody,
 ) -> Result<Ack, WorkerError> {
-    let envelope = match PushEnvelope::from_slice(&body) {
+    let metrics = state.metrics.clone();
+    let answer = answer_dead_letter(state, &body).await;
+    metrics.delivery_answered("dead_letter", answer_name(&answer));
+    answer
+}
+
+async fn answer_dead_letter(state: AppState, body: &[u8]) -> Result<Ack, WorkerError> {
+    let envelope = match PushEnvelope::from_slice(body) {
         Ok(envelope) => envelope,
         Err(err) => {
             tracing::warn!(error = %err, "dead-letter body is not an envelope; acked");

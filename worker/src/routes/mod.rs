@@ -2,8 +2,10 @@
 
 mod dead_letter;
 mod health;
+mod metrics;
 mod push;
 
+use crate::ack::Ack;
 use crate::error::WorkerError;
 use crate::state::AppState;
 use axum::Router;
@@ -16,9 +18,19 @@ pub fn app(state: AppState) -> Router {
         .merge(push::router())
         .merge(dead_letter::router())
         .merge(health::router())
+        .merge(metrics::router())
         .fallback(|| async { WorkerError::NoRoute })
         .method_not_allowed_fallback(|| async { WorkerError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.max_body_bytes as usize))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// How a delivery was answered, for the metrics: the ack's outcome, or the
+/// problem type of the nack.
+fn answer_name(answer: &Result<Ack, WorkerError>) -> &'static str {
+    match answer {
+        Ok(ack) => ack.outcome.as_str(),
+        Err(err) => err.slug(),
+    }
 }

@@ -5,6 +5,7 @@ use crate::delivery::deliver;
 use crate::error::WorkerError;
 use crate::extract::{AuthenticatedPush, PushBody};
 use crate::push_envelope::PushEnvelope;
+use crate::routes::answer_name;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -24,7 +25,14 @@ async fn push(
     _: AuthenticatedPush,
     PushBody(body): PushBody,
 ) -> Result<Ack, WorkerError> {
-    let envelope = match PushEnvelope::from_slice(&body) {
+    let metrics = state.metrics.clone();
+    let answer = answer_push(state, &body).await;
+    metrics.delivery_answered("jobs", answer_name(&answer));
+    answer
+}
+
+async fn answer_push(state: AppState, body: &[u8]) -> Result<Ack, WorkerError> {
+    let envelope = match PushEnvelope::from_slice(body) {
         Ok(envelope) => envelope,
         Err(err) => {
             // Redelivering the same bytes cannot help, so ack and say so.

@@ -6,7 +6,7 @@ use axum::routing::{any, get};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jobs_domain::api_keys::create_key;
-use jobs_domain::{Job, JobHistoryEntry, JobId, JobStore, NewJob, TenantId};
+use jobs_domain::{Job, JobHistoryEntry, JobId, JobStore, Metrics, NewJob, TenantId};
 use jobs_worker::handlers::{EmailSettings, HandlerSettings, HttpSettings, Registry};
 use jobs_worker::push_auth::{PushAuthSettings, PushVerifier};
 use jobs_worker::startup::Application;
@@ -101,6 +101,7 @@ pub async fn serve(pool: PgPool, options: WorkerOptions) -> String {
         lease_grace: Duration::from_secs(30),
         job_max_timeout: options.job_max_timeout,
         max_body_bytes: MAX_BODY_BYTES,
+        metrics: Metrics::new(),
     };
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
     let app = Application::bind(state, addr, Duration::from_secs(1))

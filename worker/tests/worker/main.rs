@@ -5,5 +5,6 @@ mod dead_letter;
 mod health;
 mod helpers;
 mod http_jobs;
+mod metrics;
 mod push;
 mod startup;
