@@ -103,7 +103,7 @@ module "api" {
   command               = ["api"]
   args                  = ["serve"]
   service_account_email = google_service_account.api.email
-  env                   = local.common_env
+  env                   = merge(local.common_env, { TENANT_RATE_LIMIT = tostring(var.tenant_rate_limit) })
   secret_env            = { DATABASE_URL = local.database_url_secret }
   cloudsql_instances    = [google_sql_database_instance.jobs.connection_name]
   min_instances         = var.api_min_instances

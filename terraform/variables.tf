@@ -56,6 +56,17 @@ variable "api_max_instances" {
   default     = 10
 }
 
+variable "tenant_rate_limit" {
+  description = "Requests per second each tenant may make to one API instance (429 above); 0 is unlimited."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.tenant_rate_limit >= 0 && floor(var.tenant_rate_limit) == var.tenant_rate_limit
+    error_message = "tenant_rate_limit must be a whole number, 0 or more."
+  }
+}
+
 variable "worker_min_instances" {
   description = "Warm worker instances; at least 1 so the reconciler always runs."
   type        = number

@@ -1,10 +1,12 @@
 //! The API's settings: one typed struct, read from the environment (or flags) and checked at start.
 
 use clap::Args;
+use governor::Quota;
 use jobs_domain::SubmissionLimits;
 use jobs_domain::config::{
     DatabaseSettings, ListenSettings, LogSettings, PubSubSettings, parse_seconds,
 };
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 /// Everything the API process needs to start.
@@ -52,6 +54,22 @@ pub struct ApiConfig {
     /// How long a verified API key is trusted before it is looked up again (revocation delay).
     #[arg(long, env = "API_KEY_CACHE_SECONDS", value_name = "API_KEY_CACHE_SECONDS", default_value = "60", value_parser = parse_seconds)]
     pub api_key_cache: Duration,
+    /// Requests per second each tenant may make, across its keys; 0 leaves them unlimited.
+    #[arg(
+        long,
+        env = "TENANT_RATE_LIMIT",
+        value_name = "TENANT_RATE_LIMIT",
+        default_value_t = 0
+    )]
+    pub tenant_rate_limit: u32,
+    /// Requests a tenant may make at once above its rate; 0 means as many as TENANT_RATE_LIMIT.
+    #[arg(
+        long,
+        env = "TENANT_RATE_BURST",
+        value_name = "TENANT_RATE_BURST",
+        default_value_t = 0
+    )]
+    pub tenant_rate_burst: u32,
 }
 
 /// A setting that is valid alone but not with the others.
@@ -92,5 +110,76 @@ impl ApiConfig {
             max_timeout_seconds: self.max_timeout_seconds,
             max_delay_seconds: self.max_delay_seconds,
         })
+    }
+
+    /// Each tenant's request quota, or `None` when unlimited.
+    pub fn tenant_quota(&self) -> Result<Option<Quota>, ConfigError> {
+        let Some(rate) = NonZeroU32::new(self.tenant_rate_limit) else {
+            if self.tenant_rate_burst > 0 {
+                return Err(ConfigError {
+                    setting: "TENANT_RATE_BURST",
+                    message: "has no effect without TENANT_RATE_LIMIT; set both or neither"
+                        .to_owned(),
+                });
+            }
+            return Ok(None);
+        };
+        let burst = NonZeroU32::new(self.tenant_rate_burst).unwrap_or(rate);
+        Ok(Some(Quota::per_second(rate).allow_burst(burst)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: ApiConfig,
+    }
+
+    fn parse(args: &[&str]) -> Result<ApiConfig, clap::Error> {
+        let argv = std::iter::once("api").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|cli| cli.config)
+    }
+
+    #[test]
+    fn by_default_tenants_are_not_rate_limited() {
+        let config = parse(&[]).expect("defaults parse");
+        assert_eq!(config.tenant_quota().expect("consistent"), None);
+    }
+
+    #[test]
+    fn the_burst_defaults_to_the_rate() {
+        let config = parse(&["--tenant-rate-limit", "50"]).expect("parses");
+        let quota = config.tenant_quota().expect("consistent").expect("a quota");
+        assert_eq!(quota.burst_size().get(), 50);
+        let config =
+            parse(&["--tenant-rate-limit", "50", "--tenant-rate-burst", "200"]).expect("parses");
+        let quota = config.tenant_quota().expect("consistent").expect("a quota");
+        assert_eq!(quota.burst_size().get(), 200);
+    }
+
+    #[test]
+    fn a_burst_without_a_rate_is_refused_naming_the_setting() {
+        let config = parse(&["--tenant-rate-burst", "10"]).expect("parses");
+        let err = config.tenant_quota().expect_err("must be refused");
+        assert_eq!(err.setting, "TENANT_RATE_BURST");
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_the_variable() {
+        for (flag, value, variable) in [
+            ("--tenant-rate-limit", "-1", "TENANT_RATE_LIMIT"),
+            ("--max-body-bytes", "12", "MAX_BODY_BYTES"),
+            ("--api-key-cache", "soon", "API_KEY_CACHE_SECONDS"),
+        ] {
+            let err = parse(&[&format!("{flag}={value}")])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} {value} must be refused"));
+            assert!(err.to_string().contains(variable), "{err}");
+        }
     }
 }

@@ -36,6 +36,12 @@ pub enum ApiError {
     /// Fields that parse but break the rules.
     #[error("the request has invalid fields")]
     Invalid(Vec<FieldError>),
+    /// The tenant is over its request rate; it may retry after the pause.
+    #[error("this API key's tenant is over its request rate; retry after {retry_after_seconds} s")]
+    RateLimited {
+        /// Seconds until the quota allows another request.
+        retry_after_seconds: u64,
+    },
     /// A dependency is down; the client may retry after a pause.
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
@@ -60,6 +66,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,6 +83,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Invalid(_) => "invalid-fields",
+            ApiError::RateLimited { .. } => "rate-limited",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -97,7 +105,7 @@ impl From<StoreError> for ApiError {
 }
 
 /// Seconds a client should wait after a 503.
-const RETRY_AFTER_SECONDS: &str = "5";
+const RETRY_AFTER_SECONDS: u64 = 5;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -107,10 +115,16 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %err, source = ?std::error::Error::source(err), "request failed");
         }
         let problem = Problem::new(status, self.slug(), self.to_string());
+        let retry_after = match &self {
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => *retry_after_seconds,
+            _ => RETRY_AFTER_SECONDS,
+        };
         let problem = match self {
             ApiError::Invalid(errors) => problem.with_errors(errors),
             _ => problem,
         };
-        problem.into_response_with(RETRY_AFTER_SECONDS)
+        problem.into_response_with(retry_after)
     }
 }

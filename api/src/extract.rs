@@ -9,7 +9,7 @@ use jobs_domain::{FieldError, JobId, TenantId};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-/// The tenant behind the request's API key.
+/// The tenant behind the request's API key, within its request rate.
 #[derive(Debug, Clone, Copy)]
 pub struct Tenant(pub TenantId);
 
@@ -21,7 +21,9 @@ impl FromRequestParts<AppState> for Tenant {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok());
-        state.api_keys.authenticate(authorization).await.map(Tenant)
+        let tenant = state.api_keys.authenticate(authorization).await?;
+        state.rate_limit.check(tenant)?;
+        Ok(Tenant(tenant))
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::auth::ApiKeys;
 use crate::config::{ApiConfig, ConfigError};
+use crate::rate_limit::TenantRateLimit;
 use crate::routes::app;
 use crate::state::AppState;
 use axum::Router;
@@ -58,6 +59,7 @@ impl Application {
             jobs,
             publisher,
             api_keys: ApiKeys::new(pool, config.api_key_cache),
+            rate_limit: TenantRateLimit::new(config.tenant_quota()?),
             limits,
             max_body_bytes: config.max_body_bytes,
             metrics,

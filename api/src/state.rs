@@ -1,6 +1,7 @@
 //! The state every handler shares, built once from configuration.
 
 use crate::auth::ApiKeys;
+use crate::rate_limit::TenantRateLimit;
 use jobs_domain::job_publisher::JobPublisher;
 use jobs_domain::{JobStore, Metrics, SubmissionLimits};
 
@@ -13,6 +14,8 @@ pub struct AppState {
     pub publisher: JobPublisher,
     /// API-key verification.
     pub api_keys: ApiKeys,
+    /// Each tenant's request quota.
+    pub rate_limit: TenantRateLimit,
     /// Bounds for submissions.
     pub limits: SubmissionLimits,
     /// Largest request body, in bytes.

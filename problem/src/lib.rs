@@ -43,8 +43,8 @@ impl Problem {
     }
 
     /// The response: the JSON body, its content type, `WWW-Authenticate` on a
-    /// 401, and `Retry-After: retry_after_seconds` on a 503.
-    pub fn into_response_with(self, retry_after_seconds: &'static str) -> Response {
+    /// 401, and `Retry-After: retry_after_seconds` on a 429 or a 503.
+    pub fn into_response_with(self, retry_after_seconds: u64) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -57,10 +57,8 @@ impl Problem {
             StatusCode::UNAUTHORIZED => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            StatusCode::SERVICE_UNAVAILABLE => {
-                if let Ok(value) = HeaderValue::from_str(retry_after_seconds) {
-                    headers.insert(header::RETRY_AFTER, value);
-                }
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
             }
             _ => {}
         }
@@ -73,20 +71,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_503_says_when_to_retry_and_a_401_how_to_authenticate() {
+    fn a_503_and_a_429_say_when_to_retry_and_a_401_how_to_authenticate() {
         let unavailable = Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "down".into(),
         )
-        .into_response_with("7");
+        .into_response_with(7);
         assert_eq!(unavailable.headers()[header::RETRY_AFTER], "7");
+        let limited = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "slow".into())
+            .into_response_with(30);
+        assert_eq!(limited.headers()[header::RETRY_AFTER], "30");
         assert_eq!(
             unavailable.headers()[header::CONTENT_TYPE],
             "application/problem+json"
         );
         let unauthorized = Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "key".into())
-            .into_response_with("7");
+            .into_response_with(7);
         assert_eq!(unauthorized.headers()[header::WWW_AUTHENTICATE], "Bearer");
         assert!(unauthorized.headers().get(header::RETRY_AFTER).is_none());
     }

@@ -92,7 +92,7 @@ impl From<StoreError> for WorkerError {
 }
 
 /// Seconds a caller should wait after a 503.
-const RETRY_AFTER_SECONDS: &str = "10";
+const RETRY_AFTER_SECONDS: u64 = 10;
 
 impl IntoResponse for WorkerError {
     fn into_response(self) -> Response {

@@ -33,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 202, description = "Stored as pending", body = Job),
         (status = 200, description = "Replay of an earlier submit with the same key", body = Job),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 409, body = Problem),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 429, body = Problem), (status = 409, body = Problem),
         (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
         (status = 503, body = Problem),
     ),
@@ -78,7 +78,7 @@ async fn submit_job(
 #[utoipa::path(
     get, path = "/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, body = Job), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = Job), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem)),
     security(("api_key" = []))
 )]
 async fn get_job(
@@ -122,7 +122,7 @@ const MAX_PAGE_SIZE: u32 = 100;
 #[utoipa::path(
     get, path = "/v1/jobs", tag = "jobs",
     params(ListQuery),
-    responses((status = 200, body = JobList), (status = 401, body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = JobList), (status = 401, body = Problem), (status = 429, body = Problem), (status = 422, body = Problem)),
     security(("api_key" = []))
 )]
 async fn list_jobs(
@@ -192,7 +192,7 @@ async fn list_jobs(
     post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
-        (status = 200, body = Job), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 200, body = Job), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem),
         (status = 409, description = "The job is not pending", body = Problem),
     ),
     security(("api_key" = []))
@@ -210,7 +210,7 @@ async fn cancel_job(
     post, path = "/v1/jobs/{id}/retry", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
-        (status = 200, body = Job), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 200, body = Job), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem),
         (status = 409, description = "The job is not failed or cancelled", body = Problem),
     ),
     security(("api_key" = []))
@@ -238,7 +238,7 @@ struct JobEvents {
 #[utoipa::path(
     get, path = "/v1/jobs/{id}/events", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, body = JobEvents), (status = 401, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = JobEvents), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem)),
     security(("api_key" = []))
 )]
 async fn job_events(

@@ -1,4 +1,5 @@
 use jobs_api::auth::ApiKeys;
+use jobs_api::rate_limit::TenantRateLimit;
 use jobs_api::startup::Application;
 use jobs_api::state::AppState;
 use jobs_domain::api_keys::create_key;
@@ -30,6 +31,11 @@ pub struct TestApp {
 /// Starts the real application on a random port against `pool`, publishing
 /// to a fresh Pub/Sub emulator with a pull subscription on `jobs`.
 pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, TenantRateLimit::new(None)).await
+}
+
+/// As [`spawn_app`], with `rate_limit` on every tenant.
+pub async fn spawn_app_with(pool: PgPool, rate_limit: TenantRateLimit) -> TestApp {
     let api_key = create_key(&pool, "acme").await.expect("create key").key;
     let emulator = Emulator::builder()
         .bind("127.0.0.1:0")
@@ -37,7 +43,7 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
         .start()
         .await
         .expect("emulator");
-    let address = serve(pool.clone(), &pubsub_settings(&emulator.host())).await;
+    let address = serve_with(pool.clone(), &pubsub_settings(&emulator.host()), rate_limit).await;
     TestApp {
         address,
         client: Client::new(),
@@ -58,6 +64,15 @@ pub fn pubsub_settings(host: &str) -> PubSubSettings {
 
 /// Serves the app for `pool` and returns its base URL.
 pub async fn serve(pool: PgPool, pubsub: &PubSubSettings) -> String {
+    serve_with(pool, pubsub, TenantRateLimit::new(None)).await
+}
+
+/// As [`serve`], with `rate_limit` on every tenant.
+pub async fn serve_with(
+    pool: PgPool,
+    pubsub: &PubSubSettings,
+    rate_limit: TenantRateLimit,
+) -> String {
     let jobs = JobStore::new(pool.clone());
     let metrics = Metrics::new();
     let publisher = JobPublisher::new(pubsub, jobs.clone(), metrics.clone())
@@ -67,6 +82,7 @@ pub async fn serve(pool: PgPool, pubsub: &PubSubSettings) -> String {
         jobs,
         publisher,
         api_keys: ApiKeys::new(pool, Duration::from_secs(60)),
+        rate_limit,
         limits: SubmissionLimits::default(),
         max_body_bytes: MAX_BODY_BYTES,
         metrics,

@@ -1,6 +1,9 @@
-use crate::helpers::{assert_problem, noop, spawn_app};
+use crate::helpers::{assert_problem, noop, spawn_app, spawn_app_with};
+use governor::Quota;
+use jobs_api::rate_limit::TenantRateLimit;
 use serde_json::Value;
 use sqlx::PgPool;
+use std::num::NonZeroU32;
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn another_tenants_job_is_invisible_and_untouchable(pool: PgPool) {
@@ -61,4 +64,37 @@ async fn tenants_may_use_the_same_idempotency_key_independently(pool: PgPool) {
     assert_eq!(theirs.status(), 202);
     let theirs: Value = theirs.json().await.expect("json");
     assert_ne!(theirs["id"], mine["id"]);
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_tenant_over_its_rate_gets_429_with_retry_after_and_others_are_served(pool: PgPool) {
+    // Two requests an hour: the third is refused however slow the machine is.
+    let two = NonZeroU32::new(2).expect("non-zero");
+    let app = spawn_app_with(pool, TenantRateLimit::new(Some(Quota::per_hour(two)))).await;
+    app.submitted_job(&noop()).await;
+    assert_eq!(app.get("/v1/jobs").await.status(), 200);
+
+    let limited = app.submit_job(&noop()).await;
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("whole seconds");
+    assert!((1..=1800).contains(&retry_after), "{retry_after}");
+    assert_problem(limited, 429, "rate-limited").await;
+    let stored: i64 = sqlx::query_scalar("select count(*) from jobs")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(stored, 1, "a refused submit stores nothing");
+
+    let other = app.other_tenant_key().await;
+    let served = app
+        .client
+        .get(app.url("/v1/jobs"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(served.status(), 200);
 }
