@@ -10,7 +10,8 @@ use crate::error::WorkerError;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 /// The whole application, ready to serve.
 pub fn app(state: AppState) -> Router {
@@ -22,7 +23,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { WorkerError::NoRoute })
         .method_not_allowed_fallback(|| async { WorkerError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.max_body_bytes as usize))
-        .layer(TraceLayer::new_for_http())
+        // A nack is a 409 or 503 by design, and the delivery code has already
+        // said why; at the default ERROR level every retry would look like an outage.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)
 }
 
