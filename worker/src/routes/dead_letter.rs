@@ -5,7 +5,7 @@ use crate::ack::{Ack, AckOutcome};
 use crate::error::WorkerError;
 use crate::extract::{AuthenticatedPush, PushBody};
 use crate::push_envelope::PushEnvelope;
-use crate::routes::answer_name;
+use crate::routes::counted;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -28,9 +28,11 @@ async fn dead_letter(
     PushBody(body): PushBody,
 ) -> Result<Ack, WorkerError> {
     let metrics = state.metrics.clone();
-    let answer = answer_dead_letter(state, &body).await;
-    metrics.delivery_answered("dead_letter", answer_name(&answer));
-    answer
+    counted(
+        &metrics,
+        "dead_letter",
+        answer_dead_letter(state, &body).await,
+    )
 }
 
 async fn answer_dead_letter(state: AppState, body: &[u8]) -> Result<Ack, WorkerError> {

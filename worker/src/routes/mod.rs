@@ -10,6 +10,7 @@ use crate::error::WorkerError;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use jobs_domain::Metrics;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
@@ -29,11 +30,17 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// How a delivery was answered, for the metrics: the ack's outcome, or the
-/// problem type of the nack.
-fn answer_name(answer: &Result<Ack, WorkerError>) -> &'static str {
-    match answer {
+/// Counts how a delivery on `subscription` was answered (the ack's outcome,
+/// or the problem type of the nack) and passes the answer on.
+fn counted(
+    metrics: &Metrics,
+    subscription: &'static str,
+    answer: Result<Ack, WorkerError>,
+) -> Result<Ack, WorkerError> {
+    let name = match &answer {
         Ok(ack) => ack.outcome.as_str(),
         Err(err) => err.slug(),
-    }
+    };
+    metrics.delivery_answered(subscription, name);
+    answer
 }

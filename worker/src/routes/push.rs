@@ -5,7 +5,7 @@ use crate::delivery::deliver;
 use crate::error::WorkerError;
 use crate::extract::{AuthenticatedPush, PushBody};
 use crate::push_envelope::PushEnvelope;
-use crate::routes::answer_name;
+use crate::routes::counted;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -26,9 +26,7 @@ async fn push(
     PushBody(body): PushBody,
 ) -> Result<Ack, WorkerError> {
     let metrics = state.metrics.clone();
-    let answer = answer_push(state, &body).await;
-    metrics.delivery_answered("jobs", answer_name(&answer));
-    answer
+    counted(&metrics, "jobs", answer_push(state, &body).await)
 }
 
 async fn answer_push(state: AppState, body: &[u8]) -> Result<Ack, WorkerError> {
