@@ -98,7 +98,7 @@ impl From<StoreError> for ApiError {
             conflict @ StoreError::IdempotencyConflict(_) => {
                 ApiError::Conflict(conflict.to_string())
             }
-            StoreError::Unavailable(_) => ApiError::Unavailable,
+            StoreError::Unavailable(_) | StoreError::Contended => ApiError::Unavailable,
             other => ApiError::Internal(other),
         }
     }

@@ -1,17 +1,19 @@
 //! The job store: every read and every state change of a job, over PostgreSQL.
 //!
-//! Each state change locks the row, asks the state machine, and writes the new
-//! state and its `job_events` entry in one transaction, so the history and the
-//! job can never disagree and no transition happens that the domain refuses.
+//! Each state change is one decision of the pure state machine
+//! ([`Transition::decide`]) and one statement that writes it together with its
+//! `job_events` entry, guarded by the state the decision was made on: the
+//! history and the job never disagree, no transition happens that the domain
+//! refuses, and a decision made on a state that has since changed writes
+//! nothing. No statement here runs inside an explicit transaction.
 
 use crate::job::{Job, JobId, NewJob, TenantId};
 use crate::job_history::JobHistoryEntry;
 use crate::job_message::JobMessage;
 use crate::job_status::JobStatus;
-use crate::state_machine::{JobEvent, JobState};
+use crate::state_machine::{Cause, Outcome, Transition};
 use crate::store_error::StoreError;
-use serde_json::Value;
-use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 use std::time::Duration;
 
 /// The columns of [`Job`], in one place so every query returns the same shape.
@@ -72,17 +74,6 @@ pub enum Claim {
     NotFound,
 }
 
-/// What a handler run ended with.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Success, with the handler's result.
-    Succeeded(Value),
-    /// A failure that may pass on another attempt.
-    Retryable(String),
-    /// A failure no retry can fix.
-    Permanent(String),
-}
-
 /// What recording an outcome did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
@@ -93,53 +84,16 @@ pub enum Recorded {
     Stale,
 }
 
-/// One state change to save: the event and what comes with it.
-struct Change {
-    event: JobEvent,
-    detail: Option<String>,
-    result: Option<Value>,
-    lease_grace: Duration,
-}
-
-impl Change {
-    fn new(event: JobEvent) -> Self {
-        Change {
-            event,
-            detail: None,
-            result: None,
-            lease_grace: Duration::ZERO,
-        }
-    }
-
-    fn detail(self, detail: &str) -> Self {
-        Change {
-            detail: Some(detail.to_owned()),
-            ..self
-        }
-    }
-
-    fn result(self, result: Value) -> Self {
-        Change {
-            result: Some(result),
-            ..self
-        }
-    }
-
-    /// How long past the job's timeout a lease taken by this change lasts.
-    fn lease(self, lease_grace: Duration) -> Self {
-        Change {
-            lease_grace,
-            ..self
-        }
-    }
-}
-
-/// A job read under a row lock, with the time checks done by the database clock.
-struct Locked {
+/// A job as read for a decision, with the time checks made by the database clock.
+struct Read {
     job: Job,
     due: bool,
     lease_expired: bool,
 }
+
+/// How often a client's change is decided again when the job changed between
+/// the read and the guarded write; a race lost this often means heavy contention.
+const DECIDE_TRIES: usize = 5;
 
 impl JobStore {
     /// A store over `pool`.
@@ -295,12 +249,14 @@ impl JobStore {
 
     /// Cancels a pending job of the tenant's.
     pub async fn cancel(&self, tenant: TenantId, id: JobId) -> Result<Job, StoreError> {
-        self.change(tenant, id, JobEvent::Cancelled).await
+        self.change(Some(tenant), id, |_| Some(Cause::Cancelled))
+            .await
     }
 
     /// Sends a failed or cancelled job of the tenant's back to pending.
     pub async fn retry(&self, tenant: TenantId, id: JobId) -> Result<Job, StoreError> {
-        self.change(tenant, id, JobEvent::Retried).await
+        self.change(Some(tenant), id, |_| Some(Cause::Retried))
+            .await
     }
 
     /// Marks a job failed because Pub/Sub dead-lettered its message. A job
@@ -308,71 +264,121 @@ impl JobStore {
     /// lease is live: a delivery is still running it (the dead-letter came
     /// from "busy" nacks), and its outcome or its lease expiry decides.
     pub async fn dead_letter(&self, id: JobId, detail: &str) -> Result<Job, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let locked = lock(&mut tx, None, id).await?.ok_or(StoreError::NotFound)?;
-        let live_lease = locked.job.status == JobStatus::Processing && !locked.lease_expired;
-        let job = if locked.job.status.is_terminal() || live_lease {
-            locked.job
-        } else {
-            let change = Change::new(JobEvent::DeadLettered).detail(detail);
-            self.save(&mut tx, &locked.job, change).await?
-        };
-        tx.commit().await?;
-        Ok(job)
+        self.change(None, id, |read| {
+            let live_lease = read.job.status == JobStatus::Processing && !read.lease_expired;
+            (!read.job.status.is_terminal() && !live_lease)
+                .then(|| Cause::DeadLettered(detail.to_owned()))
+        })
+        .await
     }
 
-    /// Tries to take the lease of a job for one delivery; the lease lasts the
-    /// job's timeout plus `lease_grace`.
+    /// Tries to take the lease of a job for one delivery, in one statement;
+    /// the lease lasts the job's timeout plus `lease_grace`.
+    ///
+    /// The statement's guard is the state machine's claim rule: a pending job
+    /// that is due, or a processing job whose lease expired, with an attempt
+    /// left (`JobState::apply` with `Claimed` or `LeaseExpired`). When nothing
+    /// is claimed it returns the job as found, so the answer needs no second
+    /// read; only a lease that expired on the last attempt takes a second
+    /// (guarded) write, which fails the job.
     pub async fn claim(&self, id: JobId, lease_grace: Duration) -> Result<Claim, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let Some(locked) = lock(&mut tx, None, id).await? else {
-            return Ok(Claim::NotFound);
-        };
-        let job = locked.job;
-        let claim = match job.status {
-            JobStatus::Pending if !locked.due => Claim::NotDue(job),
-            JobStatus::Pending => {
-                let claimed = Change::new(JobEvent::Claimed).lease(lease_grace);
-                Claim::Claimed(self.save(&mut tx, &job, claimed).await?)
-            }
-            JobStatus::Processing if !locked.lease_expired => Claim::Busy(job),
-            JobStatus::Processing => {
-                let expired = Change::new(JobEvent::LeaseExpired)
-                    .detail("lease expired without an outcome")
-                    .lease(lease_grace);
-                let after = self.save(&mut tx, &job, expired).await?;
-                if after.status == JobStatus::Processing {
-                    Claim::Claimed(after)
-                } else {
-                    Claim::Exhausted(after)
+        for _ in 0..DECIDE_TRIES {
+            let Some((won, read)) = self.claim_once(id, lease_grace).await? else {
+                return Ok(Claim::NotFound);
+            };
+            let job = read.job;
+            let claim = match job.status {
+                _ if won => Claim::Claimed(job),
+                JobStatus::Pending if !read.due => Claim::NotDue(job),
+                JobStatus::Processing if !read.lease_expired => Claim::Busy(job),
+                JobStatus::Processing => {
+                    let transition = Transition::decide(&job, Cause::LeaseExpired)?;
+                    match self.write(None, &job, &transition).await? {
+                        Some(failed) => Claim::Exhausted(failed),
+                        // Changed since the read: look again.
+                        None => continue,
+                    }
                 }
-            }
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled => Claim::Finished(job),
-        };
-        tx.commit().await?;
-        Ok(claim)
+                JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled => {
+                    Claim::Finished(job)
+                }
+                // Due but without attempts left: the schema forbids it, so
+                // treat it as the duplicate it would have to be.
+                JobStatus::Pending => Claim::Finished(job),
+            };
+            return Ok(claim);
+        }
+        Err(StoreError::Contended)
     }
 
-    /// Writes a handler's outcome, if the delivery that ran attempt `attempt` still holds the job.
-    pub async fn record(
+    /// The claim statement: whether this delivery won, and the job as it now is.
+    async fn claim_once(
         &self,
         id: JobId,
-        attempt: i32,
-        outcome: Outcome,
-    ) -> Result<Recorded, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let locked = lock(&mut tx, None, id).await?.ok_or(StoreError::NotFound)?;
-        if locked.job.status != JobStatus::Processing || locked.job.attempts != attempt {
-            return Ok(Recorded::Stale);
-        }
-        let change = match outcome {
-            Outcome::Succeeded(result) => Change::new(JobEvent::Succeeded).result(result),
-            Outcome::Retryable(error) => Change::new(JobEvent::FailedRetryable).detail(&error),
-            Outcome::Permanent(error) => Change::new(JobEvent::FailedPermanent).detail(&error),
+        lease_grace: Duration,
+    ) -> Result<Option<(bool, Read)>, StoreError> {
+        let row = sqlx::query(concat!(
+            "with found as (
+                select *, run_at <= now() as due,
+                       coalesce(lease_expires_at <= now(), false) as lease_expired
+                from jobs where id = $1
+                for update
+            ), claimed as (
+                update jobs set
+                    status = 'processing',
+                    attempts = jobs.attempts + 1,
+                    lease_expires_at = now() + make_interval(secs => jobs.timeout_seconds + $2),
+                    started_at = coalesce(jobs.started_at, now()),
+                    published_at = coalesce(jobs.published_at, now()),
+                    updated_at = now()
+                from found
+                where jobs.id = found.id
+                  and found.attempts < found.max_attempts
+                  and ((found.status = 'pending' and found.due)
+                       or (found.status = 'processing' and found.lease_expired))
+                returning jobs.*, found.status as from_status
+            ), recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt, detail)
+                select id, from_status, status,
+                       case from_status when 'pending' then 'claimed' else 'lease_expired' end,
+                       attempts,
+                       case from_status when 'pending' then null
+                            else 'lease expired without an outcome' end
+                from claimed
+            )
+            select true as won, false as due, false as lease_expired, ",
+            job_columns!(),
+            " from claimed
+            union all
+            select false, due, lease_expired, ",
+            job_columns!(),
+            " from found where not exists (select from claimed)"
+        ))
+        .bind(id)
+        .bind(lease_grace.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
         };
-        let job = self.save(&mut tx, &locked.job, change).await?;
-        tx.commit().await?;
-        Ok(Recorded::Saved(Box::new(job)))
+        use sqlx::{FromRow, Row};
+        let read = Read {
+            job: Job::from_row(&row)?,
+            due: row.try_get("due")?,
+            lease_expired: row.try_get("lease_expired")?,
+        };
+        Ok(Some((row.try_get("won")?, read)))
+    }
+
+    /// Writes a handler's outcome for the delivery that claimed `job`, in one
+    /// statement guarded by the claim (status `processing`, the same attempt):
+    /// a delivery whose lease was taken over cannot overwrite its successor.
+    pub async fn record(&self, job: &Job, outcome: Outcome) -> Result<Recorded, StoreError> {
+        let transition = Transition::decide(job, Cause::Outcome(outcome))?;
+        Ok(match self.write(None, job, &transition).await? {
+            Some(saved) => Recorded::Saved(Box::new(saved)),
+            None => Recorded::Stale,
+        })
     }
 
     /// Jobs whose message must be published (again), oldest `run_at` first:
@@ -420,116 +426,96 @@ impl JobStore {
         Ok(())
     }
 
-    /// Locks a job, applies `event` through the state machine, and saves it.
+    /// Reads a job, lets `cause_of` say what happens to it (`None`: nothing,
+    /// the job is returned as it is), and writes the decided transition. A
+    /// write that finds the job changed since the read decides again.
     async fn change(
         &self,
-        tenant: TenantId,
+        tenant: Option<TenantId>,
         id: JobId,
-        event: JobEvent,
+        cause_of: impl Fn(&Read) -> Option<Cause>,
     ) -> Result<Job, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let locked = lock(&mut tx, Some(tenant), id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let job = self.save(&mut tx, &locked.job, Change::new(event)).await?;
-        tx.commit().await?;
-        Ok(job)
+        for _ in 0..DECIDE_TRIES {
+            let read = self.read(tenant, id).await?.ok_or(StoreError::NotFound)?;
+            let Some(cause) = cause_of(&read) else {
+                return Ok(read.job);
+            };
+            let transition = Transition::decide(&read.job, cause)?;
+            if let Some(job) = self.write(tenant, &read.job, &transition).await? {
+                return Ok(job);
+            }
+        }
+        Err(StoreError::Contended)
     }
 
-    /// Writes the state the machine gives for `event` and its history entry, in one statement.
-    async fn save(
+    /// Applies a decided transition and appends its history entry, in one
+    /// statement guarded by the state it was decided on. `None`: the job is no
+    /// longer in that state, so nothing was written.
+    async fn write(
         &self,
-        tx: &mut Transaction<'_, Postgres>,
+        tenant: Option<TenantId>,
         job: &Job,
-        change: Change,
-    ) -> Result<Job, StoreError> {
-        let Change {
-            event,
-            detail,
-            result,
-            lease_grace,
-        } = change;
-        let next: JobState = job.state().apply(event)?;
-        let error = match event {
-            JobEvent::FailedRetryable | JobEvent::FailedPermanent => detail.clone(),
-            // Keep the handler's last error: it says why the deliveries failed.
-            JobEvent::DeadLettered => match (&detail, &job.error) {
-                (Some(detail), Some(last)) => Some(format!("{detail}; last error: {last}")),
-                _ => detail.clone().or_else(|| job.error.clone()),
-            },
-            JobEvent::LeaseExpired if next.status == JobStatus::Failed => detail.clone(),
-            _ => job.error.clone(),
-        };
-        let result = if event == JobEvent::Succeeded {
-            result
-        } else {
-            job.result.clone()
-        };
-        let lease_seconds = f64::from(job.timeout_seconds) + lease_grace.as_secs_f64();
+        transition: &Transition,
+    ) -> Result<Option<Job>, StoreError> {
         let saved = sqlx::query_as::<_, Job>(concat!(
             "with updated as (
                 update jobs set
-                    status = $2, attempts = $3, max_attempts = $4, result = $5, error = $6,
-                    lease_expires_at = case when $2 = 'processing'
-                        then now() + make_interval(secs => $7) end,
-                    started_at = case when $2 = 'processing'
-                        then coalesce(started_at, now()) else started_at end,
-                    finished_at = case when $2 in ('completed', 'failed', 'cancelled')
-                        then now() end,
-                    published_at = case when $8 then null
-                        when $2 = 'processing' then coalesce(published_at, now())
-                        else published_at end,
+                    status = $5, attempts = $6, max_attempts = $7,
+                    result = coalesce($8, result), error = coalesce($9, error),
+                    lease_expires_at = null,
+                    finished_at = case when $10 then now() end,
+                    published_at = case when $11 then null else published_at end,
                     updated_at = now()
-                where id = $1
+                where id = $1 and ($2::uuid is null or tenant_id = $2)
+                  and status = $3 and attempts = $4 and max_attempts = $12
                 returning *
             ), recorded as (
                 insert into job_events (job_id, from_status, to_status, event, attempt, detail)
-                select id, $9, status, $10, attempts, $11 from updated
+                select id, $3, status, $13, attempts, $14 from updated
             )
             select ",
             job_columns!(),
             " from updated"
         ))
         .bind(job.id)
-        .bind(next.status)
-        .bind(next.attempts)
-        .bind(next.max_attempts)
-        .bind(result)
-        .bind(error)
-        .bind(lease_seconds)
-        .bind(event == JobEvent::Retried)
-        .bind(job.status)
-        .bind(event.as_str())
-        .bind(detail)
-        .fetch_one(&mut **tx)
+        .bind(tenant)
+        .bind(transition.from.status)
+        .bind(transition.from.attempts)
+        .bind(transition.to.status)
+        .bind(transition.to.attempts)
+        .bind(transition.to.max_attempts)
+        .bind(&transition.result)
+        .bind(&transition.error)
+        .bind(transition.finishes())
+        .bind(transition.republish)
+        .bind(transition.from.max_attempts)
+        .bind(transition.event.as_str())
+        .bind(&transition.detail)
+        .fetch_optional(&self.pool)
         .await?;
         Ok(saved)
     }
-}
 
-/// Reads a job under `for update`, with its time checks made by the database clock.
-async fn lock(
-    tx: &mut Transaction<'_, Postgres>,
-    tenant: Option<TenantId>,
-    id: JobId,
-) -> Result<Option<Locked>, StoreError> {
-    let row = sqlx::query(concat!(
-        "select ",
-        job_columns!(),
-        ", run_at <= now() as due, coalesce(lease_expires_at <= now(), false) as lease_expired
-         from jobs where id = $1 and ($2::uuid is null or tenant_id = $2) for update"
-    ))
-    .bind(id)
-    .bind(tenant)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    use sqlx::{FromRow, Row};
-    Ok(Some(Locked {
-        job: Job::from_row(&row)?,
-        due: row.try_get("due")?,
-        lease_expired: row.try_get("lease_expired")?,
-    }))
+    /// Reads a job for a decision, with its time checks made by the database clock.
+    async fn read(&self, tenant: Option<TenantId>, id: JobId) -> Result<Option<Read>, StoreError> {
+        let row = sqlx::query(concat!(
+            "select ",
+            job_columns!(),
+            ", run_at <= now() as due, coalesce(lease_expires_at <= now(), false) as lease_expired
+             from jobs where id = $1 and ($2::uuid is null or tenant_id = $2)"
+        ))
+        .bind(id)
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        use sqlx::{FromRow, Row};
+        Ok(Some(Read {
+            job: Job::from_row(&row)?,
+            due: row.try_get("due")?,
+            lease_expired: row.try_get("lease_expired")?,
+        }))
+    }
 }

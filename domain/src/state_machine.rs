@@ -1,8 +1,12 @@
-//! The job state machine as pure code: the store asks it which transitions
-//! are legal and the database only ever applies what it allows.
+//! The job state machine as pure code. [`JobState::apply`] says which
+//! transitions are legal; [`Transition::decide`] turns one into the whole
+//! change to write, which the store applies with one statement guarded by
+//! the state the decision was made on.
 
+use crate::job::Job;
 use crate::job_status::JobStatus;
 use serde::Serialize;
+use serde_json::Value;
 use std::fmt;
 use thiserror::Error;
 
@@ -155,5 +159,120 @@ impl JobState {
             _ => return Err(refused),
         };
         Ok(next)
+    }
+}
+
+/// What happened to a job, with what the change needs to know.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cause {
+    /// A delivery's handler run ended with this outcome.
+    Outcome(Outcome),
+    /// A delivery found the lease expired on the last attempt.
+    LeaseExpired,
+    /// Pub/Sub dead-lettered the job's message; the text says after how many deliveries.
+    DeadLettered(String),
+    /// A client cancelled the job.
+    Cancelled,
+    /// A client asked for the job to run again.
+    Retried,
+}
+
+/// What a handler run ended with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Success, with the handler's result.
+    Succeeded(Value),
+    /// A failure that may pass on another attempt.
+    Retryable(String),
+    /// A failure no retry can fix.
+    Permanent(String),
+}
+
+impl Outcome {
+    /// The name of the outcome in metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded(_) => "succeeded",
+            Outcome::Retryable(_) => "retryable_error",
+            Outcome::Permanent(_) => "permanent_error",
+        }
+    }
+}
+
+impl Cause {
+    /// The history event this cause records.
+    pub fn event(&self) -> JobEvent {
+        match self {
+            Cause::Outcome(Outcome::Succeeded(_)) => JobEvent::Succeeded,
+            Cause::Outcome(Outcome::Retryable(_)) => JobEvent::FailedRetryable,
+            Cause::Outcome(Outcome::Permanent(_)) => JobEvent::FailedPermanent,
+            Cause::LeaseExpired => JobEvent::LeaseExpired,
+            Cause::DeadLettered(_) => JobEvent::DeadLettered,
+            Cause::Cancelled => JobEvent::Cancelled,
+            Cause::Retried => JobEvent::Retried,
+        }
+    }
+}
+
+/// A decided change: everything one conditional write needs. The store
+/// applies it only while the job is still in `from`; otherwise the decision
+/// is stale and nothing is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The event recorded in the history.
+    pub event: JobEvent,
+    /// The state the decision was made on, which guards the write.
+    pub from: JobState,
+    /// The state after the change.
+    pub to: JobState,
+    /// The job's new `error`; `None` keeps the current one.
+    pub error: Option<String>,
+    /// The handler's result to store; `None` keeps the current one.
+    pub result: Option<Value>,
+    /// The reason recorded with the event.
+    pub detail: Option<String>,
+    /// Clears `published_at`, so the reconciler publishes the job afresh.
+    pub republish: bool,
+}
+
+impl Transition {
+    /// Decides what `cause` does to `job`, or refuses it as the state machine does.
+    pub fn decide(job: &Job, cause: Cause) -> Result<Transition, TransitionError> {
+        let event = cause.event();
+        let from = job.state();
+        let to = from.apply(event)?;
+        let (error, result, detail) = match cause {
+            Cause::Outcome(Outcome::Succeeded(result)) => (None, Some(result), None),
+            Cause::Outcome(Outcome::Retryable(error) | Outcome::Permanent(error)) => {
+                (Some(error.clone()), None, Some(error))
+            }
+            Cause::LeaseExpired => {
+                let detail = "lease expired without an outcome".to_owned();
+                (Some(detail.clone()), None, Some(detail))
+            }
+            // Keep the handler's last error: it says why the deliveries failed.
+            Cause::DeadLettered(detail) => {
+                let error = match &job.error {
+                    Some(last) => format!("{detail}; last error: {last}"),
+                    None => detail.clone(),
+                };
+                (Some(error), None, Some(detail))
+            }
+            Cause::Cancelled | Cause::Retried => (None, None, None),
+        };
+        Ok(Transition {
+            event,
+            from,
+            to,
+            error,
+            result,
+            detail,
+            republish: event == JobEvent::Retried,
+        })
+    }
+
+    /// True when the change ends the job: `finished_at` is set.
+    pub fn finishes(&self) -> bool {
+        self.to.status.is_terminal()
     }
 }

@@ -16,6 +16,10 @@ pub enum StoreError {
     /// The idempotency key was used before with a different request; nothing was stored.
     #[error("idempotency key `{0}` was already used with a different request")]
     IdempotencyConflict(String),
+    /// The job kept changing between reading it and writing the decided
+    /// change; nothing was written, and the caller may try again shortly.
+    #[error("the job changed too often while the change was decided; try again")]
+    Contended,
     /// The database could not be reached in time; the operation may be retried later.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),

@@ -87,7 +87,7 @@ async fn process(state: AppState, job: Job) -> Result<Ack, WorkerError> {
             Some(error.clone())
         }
     };
-    let recorded = match state.jobs.record(job.id, job.attempts, outcome).await {
+    let recorded = match state.jobs.record(&job, outcome).await {
         Ok(recorded) => recorded,
         // Gone since the claim; nothing is left to record against.
         Err(StoreError::NotFound) => Recorded::Stale,

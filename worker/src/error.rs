@@ -85,7 +85,7 @@ impl WorkerError {
 impl From<StoreError> for WorkerError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(_) => WorkerError::Unavailable("the database"),
+            StoreError::Unavailable(_) | StoreError::Contended => WorkerError::Unavailable("the database"),
             other => WorkerError::Internal(other.to_string()),
         }
     }

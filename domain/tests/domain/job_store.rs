@@ -2,8 +2,8 @@
 
 use jobs_domain::api_keys::create_key;
 use jobs_domain::{
-    Claim, Idempotency, JobEvent, JobFilter, JobId, JobStatus, JobStore, NewJob, Outcome, Recorded,
-    StoreError, TenantId,
+    Claim, Idempotency, Job, JobEvent, JobFilter, JobId, JobState, JobStatus, JobStore, NewJob,
+    Outcome, Recorded, StoreError, TenantId,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -50,9 +50,9 @@ async fn submitted(store: &JobStore, tenant: TenantId, max_attempts: i32) -> Job
         .id
 }
 
-async fn claimed_attempt(store: &JobStore, id: JobId) -> i32 {
+async fn claimed(store: &JobStore, id: JobId) -> Job {
     match store.claim(id, GRACE).await.expect("claim") {
-        Claim::Claimed(job) => job.attempts,
+        Claim::Claimed(job) => job,
         other => panic!("expected a claim, got {other:?}"),
     }
 }
@@ -107,9 +107,10 @@ async fn a_claim_leases_the_job_and_success_completes_it(pool: PgPool) {
     let store = store(&pool);
     let t = tenant(&pool, "acme").await;
     let id = submitted(&store, t, 3).await;
-    assert_eq!(claimed_attempt(&store, id).await, 1);
+    let job = claimed(&store, id).await;
+    assert_eq!(job.attempts, 1);
     let recorded = store
-        .record(id, 1, Outcome::Succeeded(json!({"ok": true})))
+        .record(&job, Outcome::Succeeded(json!({"ok": true})))
         .await
         .expect("record");
     let Recorded::Saved(job) = recorded else {
@@ -130,9 +131,10 @@ async fn a_retryable_error_returns_the_job_to_pending_until_attempts_run_out(poo
     let t = tenant(&pool, "acme").await;
     let id = submitted(&store, t, 2).await;
     for attempt in 1..=2 {
-        assert_eq!(claimed_attempt(&store, id).await, attempt);
+        let job = claimed(&store, id).await;
+        assert_eq!(job.attempts, attempt);
         store
-            .record(id, attempt, Outcome::Retryable(format!("boom {attempt}")))
+            .record(&job, Outcome::Retryable(format!("boom {attempt}")))
             .await
             .expect("record");
     }
@@ -151,9 +153,9 @@ async fn a_permanent_error_fails_the_job_at_once(pool: PgPool) {
     let store = store(&pool);
     let t = tenant(&pool, "acme").await;
     let id = submitted(&store, t, 5).await;
-    claimed_attempt(&store, id).await;
+    let job = claimed(&store, id).await;
     store
-        .record(id, 1, Outcome::Permanent("bad request".into()))
+        .record(&job, Outcome::Permanent("bad request".into()))
         .await
         .expect("record");
     let job = store.get(t, id).await.expect("get");
@@ -165,13 +167,13 @@ async fn claims_of_leased_finished_missing_and_future_jobs_say_why(pool: PgPool)
     let store = store(&pool);
     let t = tenant(&pool, "acme").await;
     let id = submitted(&store, t, 3).await;
-    claimed_attempt(&store, id).await;
+    let job = claimed(&store, id).await;
     assert!(matches!(
         store.claim(id, GRACE).await.expect("claim"),
         Claim::Busy(_)
     ));
     store
-        .record(id, 1, Outcome::Succeeded(json!(null)))
+        .record(&job, Outcome::Succeeded(json!(null)))
         .await
         .expect("record");
     assert!(matches!(
@@ -199,11 +201,11 @@ async fn an_expired_lease_is_claimed_again_and_the_old_outcome_is_dropped(pool: 
     let store = store(&pool);
     let t = tenant(&pool, "acme").await;
     let id = submitted(&store, t, 3).await;
-    claimed_attempt(&store, id).await;
+    let first = claimed(&store, id).await;
     age_an_hour(&pool, id).await;
-    assert_eq!(claimed_attempt(&store, id).await, 2);
+    assert_eq!(claimed(&store, id).await.attempts, 2);
     let stale = store
-        .record(id, 1, Outcome::Succeeded(json!("late")))
+        .record(&first, Outcome::Succeeded(json!("late")))
         .await
         .expect("record");
     assert_eq!(stale, Recorded::Stale);
@@ -218,7 +220,7 @@ async fn an_expired_lease_on_the_last_attempt_fails_the_job(pool: PgPool) {
     let store = store(&pool);
     let t = tenant(&pool, "acme").await;
     let id = submitted(&store, t, 1).await;
-    claimed_attempt(&store, id).await;
+    claimed(&store, id).await;
     age_an_hour(&pool, id).await;
     let Claim::Exhausted(job) = store.claim(id, GRACE).await.expect("claim") else {
         panic!("expected exhaustion")
@@ -241,14 +243,14 @@ async fn cancel_and_retry_follow_the_state_machine(pool: PgPool) {
         (JobStatus::Pending, None)
     );
 
-    claimed_attempt(&store, id).await;
+    let job = claimed(&store, id).await;
     let err = store
         .cancel(t, id)
         .await
         .expect_err("cancel while processing");
     assert!(matches!(err, StoreError::Transition(e) if e.from == JobStatus::Processing));
     store
-        .record(id, 1, Outcome::Succeeded(json!(1)))
+        .record(&job, Outcome::Succeeded(json!(1)))
         .await
         .expect("record");
     assert!(matches!(
@@ -291,7 +293,7 @@ async fn dead_lettering_spares_a_job_a_live_delivery_still_runs(pool: PgPool) {
     let store = store(&pool);
     let t = tenant(&pool, "acme").await;
     let id = submitted(&store, t, 3).await;
-    claimed_attempt(&store, id).await;
+    claimed(&store, id).await;
     let job = store.dead_letter(id, "busy nacks").await.expect("dl");
     assert_eq!(job.status, JobStatus::Processing);
     age_an_hour(&pool, id).await;
@@ -299,9 +301,9 @@ async fn dead_lettering_spares_a_job_a_live_delivery_still_runs(pool: PgPool) {
     assert_eq!(job.status, JobStatus::Failed);
 
     let flaky = submitted(&store, t, 10).await;
-    claimed_attempt(&store, flaky).await;
+    let job = claimed(&store, flaky).await;
     store
-        .record(flaky, 1, Outcome::Retryable("HTTP 503".into()))
+        .record(&job, Outcome::Retryable("HTTP 503".into()))
         .await
         .expect("record");
     let job = store.dead_letter(flaky, "dead-lettered").await.expect("dl");
@@ -333,7 +335,7 @@ async fn the_reconciler_query_finds_unpublished_due_and_expired_jobs(pool: PgPoo
     };
     let delayed = store.insert(t, delayed).await.expect("insert").job.id;
     let leased = submitted(&store, t, 3).await;
-    claimed_attempt(&store, leased).await;
+    claimed(&store, leased).await;
     store.mark_published(&[fresh]).await.expect("mark");
     // Published, not yet due, and leased: nothing to do.
     assert!(due(store.clone()).await.is_empty());
@@ -518,4 +520,93 @@ async fn filters_and_tenants_scope_every_read(pool: PgPool) {
         store.history(globex, mine).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// Puts a job straight into `state`, due or not, with a live or expired lease
+/// when processing, bypassing the store as only a test may.
+async fn force(pool: &PgPool, id: JobId, state: JobState, due: bool, lease_expired: bool) {
+    sqlx::query(
+        "update jobs set status = $2, attempts = $3, max_attempts = $4,
+             run_at = now() + case when $5 then interval '-1 minute' else interval '1 hour' end,
+             lease_expires_at = case when $2 = 'processing' then
+                 now() + case when $6 then interval '-1 minute' else interval '1 hour' end end,
+             finished_at = case when $2 in ('completed', 'failed', 'cancelled') then now() end
+         where id = $1",
+    )
+    .bind(id)
+    .bind(state.status)
+    .bind(state.attempts)
+    .bind(state.max_attempts)
+    .bind(due)
+    .bind(lease_expired)
+    .execute(pool)
+    .await
+    .expect("force state");
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn the_claim_statement_claims_exactly_what_the_state_machine_allows(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    for status in JobStatus::ALL {
+        for attempts in [1, 3] {
+            // The schema keeps a pending job's last attempt unspent.
+            if status == JobStatus::Pending && attempts == 3 {
+                continue;
+            }
+            for due in [true, false] {
+                for lease_expired in [true, false] {
+                    let state = JobState {
+                        status,
+                        attempts,
+                        max_attempts: 3,
+                    };
+                    let id = submitted(&store, t, 3).await;
+                    force(&pool, id, state, due, lease_expired).await;
+                    let allowed = match status {
+                        JobStatus::Pending => due && state.apply(JobEvent::Claimed).is_ok(),
+                        JobStatus::Processing => {
+                            lease_expired
+                                && state.apply(JobEvent::LeaseExpired).map(|s| s.status)
+                                    == Ok(JobStatus::Processing)
+                        }
+                        _ => false,
+                    };
+                    let claim = store.claim(id, GRACE).await.expect("claim");
+                    let case = format!("{status} {attempts}/3 due={due} expired={lease_expired}");
+                    match claim {
+                        Claim::Claimed(job) => {
+                            assert!(allowed, "{case}: claimed but the state machine refuses");
+                            assert_eq!(job.attempts, attempts + 1, "{case}");
+                        }
+                        other => assert!(!allowed, "{case}: allowed but got {other:?}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn an_outcome_decided_on_a_state_that_has_since_changed_writes_nothing(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let id = submitted(&store, t, 3).await;
+    let job = claimed(&store, id).await;
+    store
+        .record(&job, Outcome::Retryable("boom".into()))
+        .await
+        .expect("record");
+    // The same claim's outcome again: the job is pending now, so it is stale.
+    let again = store
+        .record(&job, Outcome::Succeeded(json!(1)))
+        .await
+        .expect("record");
+    assert_eq!(again, Recorded::Stale);
+    let after = store.get(t, id).await.expect("job");
+    assert_eq!((after.status, after.result), (JobStatus::Pending, None));
+    assert_eq!(
+        events(&store, t, id).await,
+        ["submitted", "claimed", "failed_retryable"]
+    );
 }

@@ -1,6 +1,6 @@
 //! The state machine: the design table pair by pair, and invariants under random events.
 
-use jobs_domain::{JobEvent, JobState, JobStatus};
+use jobs_domain::{Cause, Job, JobEvent, JobId, JobState, JobStatus, Outcome, Transition};
 use proptest::prelude::*;
 
 fn state(status: JobStatus, attempts: i32, max_attempts: i32) -> JobState {
@@ -114,4 +114,80 @@ proptest! {
         }
     }
 
+}
+
+fn job_in(state: JobState, error: Option<&str>) -> Job {
+    let now = chrono::Utc::now();
+    Job {
+        id: JobId::new(),
+        job_type: "noop".into(),
+        status: state.status,
+        payload: serde_json::json!({}),
+        result: None,
+        error: error.map(str::to_owned),
+        attempts: state.attempts,
+        max_attempts: state.max_attempts,
+        timeout_seconds: 30,
+        run_at: now,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+        idempotency_key: None,
+    }
+}
+
+#[test]
+fn a_decided_transition_goes_where_apply_goes_and_is_guarded_by_the_state_it_saw() {
+    let causes = [
+        Cause::Outcome(Outcome::Succeeded(serde_json::json!({"ok": 1}))),
+        Cause::Outcome(Outcome::Retryable("503".into())),
+        Cause::Outcome(Outcome::Permanent("404".into())),
+        Cause::LeaseExpired,
+        Cause::DeadLettered("dead-lettered after 5 delivery attempts".into()),
+        Cause::Cancelled,
+        Cause::Retried,
+    ];
+    for status in JobStatus::ALL {
+        for cause in &causes {
+            let from = state(status, 1, 3);
+            let decided = Transition::decide(&job_in(from, None), cause.clone());
+            let applied = from.apply(cause.event());
+            assert_eq!(
+                decided.as_ref().map(|t| t.to),
+                applied.as_ref().copied(),
+                "{status} {cause:?}"
+            );
+            if let Ok(transition) = decided {
+                assert_eq!(transition.from, from);
+                assert_eq!(transition.finishes(), transition.to.status.is_terminal());
+                assert_eq!(transition.republish, cause.event() == JobEvent::Retried);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_dead_letter_keeps_the_handlers_last_error_and_an_error_outcome_replaces_it() {
+    let processing = state(JobStatus::Processing, 1, 3);
+    let job = job_in(processing, Some("HTTP 500"));
+    let dead =
+        Transition::decide(&job, Cause::DeadLettered("dead-lettered".into())).expect("allowed");
+    assert_eq!(
+        dead.error.as_deref(),
+        Some("dead-lettered; last error: HTTP 500")
+    );
+    assert_eq!(dead.detail.as_deref(), Some("dead-lettered"));
+    let retry = Transition::decide(&job, Cause::Outcome(Outcome::Retryable("HTTP 503".into())))
+        .expect("allowed");
+    assert_eq!(retry.error.as_deref(), Some("HTTP 503"));
+    let done = Transition::decide(
+        &job,
+        Cause::Outcome(Outcome::Succeeded(serde_json::json!(7))),
+    )
+    .expect("allowed");
+    assert_eq!(
+        (done.error, done.result),
+        (None, Some(serde_json::json!(7)))
+    );
 }
