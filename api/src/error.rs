@@ -110,10 +110,14 @@ const RETRY_AFTER_SECONDS: u64 = 5;
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let ApiError::Internal(err) = &self {
-            // Logged here, once, with the source chain; the client gets nothing of it.
-            tracing::error!(error = %err, source = ?std::error::Error::source(err), "request failed");
-        }
+        // Logged once, by the middleware inside the trace span; the client gets nothing of it.
+        let internal = match &self {
+            ApiError::Internal(err) => Some(match std::error::Error::source(err) {
+                Some(source) => format!("{err}: {source}"),
+                None => err.to_string(),
+            }),
+            _ => None,
+        };
         let problem = Problem::new(status, self.slug(), self.to_string());
         let retry_after = match &self {
             ApiError::RateLimited {
@@ -125,6 +129,10 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(errors) => problem.with_errors(errors),
             _ => problem,
         };
-        problem.into_response_with(retry_after)
+        let response = problem.into_response_with(retry_after);
+        match internal {
+            Some(detail) => jobs_problem::with_internal(response, detail),
+            None => response,
+        }
     }
 }

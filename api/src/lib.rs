@@ -2,11 +2,11 @@
 
 pub mod auth;
 pub mod cli;
-pub mod config;
 pub mod error;
 pub mod extract;
 pub mod page_token;
 pub mod rate_limit;
 pub mod routes;
+pub mod settings;
 pub mod startup;
 pub mod state;

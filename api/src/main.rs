@@ -1,6 +1,6 @@
-//! `api`: serves the jobs API, or creates an API key ([`jobs_api::cli::api`]).
+//! `api`: serves the jobs API, or creates an API key ([`jobs_api::cli`]).
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    jobs_api::cli::api::run(std::env::args_os()).await
+    jobs_api::cli::run(std::env::args_os()).await
 }

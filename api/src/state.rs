@@ -2,8 +2,8 @@
 
 use crate::auth::ApiKeys;
 use crate::rate_limit::TenantRateLimit;
-use jobs_domain::job_publisher::JobPublisher;
-use jobs_domain::{JobStore, Metrics, SubmissionLimits};
+use jobs_domain::{JobStore, SubmissionLimits};
+use jobs_runtime::{JobPublisher, Metrics};
 
 /// Shared, cheaply cloned application state.
 #[derive(Clone)]

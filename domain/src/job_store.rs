@@ -74,11 +74,15 @@ pub enum Claim {
     NotFound,
 }
 
-/// What recording an outcome did.
+/// What recording an outcome did, with the job as it now is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
-    /// The outcome was written; the job as it is now.
-    Saved(Box<Job>),
+    /// The handler succeeded: the job is completed.
+    Completed(Box<Job>),
+    /// A retryable error with attempts left: the job is pending again.
+    Retrying(Box<Job>),
+    /// A permanent error, or the last attempt's: the job is failed.
+    Failed(Box<Job>),
     /// The delivery no longer holds the job (its lease was taken over, or the
     /// job was dead-lettered), so its outcome was dropped.
     Stale,
@@ -375,9 +379,15 @@ impl JobStore {
     /// a delivery whose lease was taken over cannot overwrite its successor.
     pub async fn record(&self, job: &Job, outcome: Outcome) -> Result<Recorded, StoreError> {
         let transition = Transition::decide(job, Cause::Outcome(outcome))?;
-        Ok(match self.write(None, job, &transition).await? {
-            Some(saved) => Recorded::Saved(Box::new(saved)),
-            None => Recorded::Stale,
+        let Some(saved) = self.write(None, job, &transition).await? else {
+            return Ok(Recorded::Stale);
+        };
+        // From processing, an outcome leads to completed, pending or failed.
+        let saved = Box::new(saved);
+        Ok(match transition.to.status {
+            JobStatus::Completed => Recorded::Completed(saved),
+            JobStatus::Pending => Recorded::Retrying(saved),
+            _ => Recorded::Failed(saved),
         })
     }
 

@@ -1,31 +1,25 @@
 //! The core of the job service: the job model, its state machine, the
-//! PostgreSQL job store, the Pub/Sub message schema and shared settings.
-//! Nothing here speaks HTTP.
+//! PostgreSQL job store and the Pub/Sub message schema. Nothing here speaks
+//! HTTP or knows about processes (settings, logs, serving: `jobs-runtime`).
 
 pub mod api_keys;
-pub mod config;
 pub mod db;
 pub mod job;
 pub mod job_history;
 pub mod job_message;
-pub mod job_publisher;
 pub mod job_status;
 pub mod job_store;
-pub mod job_types;
-pub mod metrics;
-pub mod reconciler;
-pub mod shutdown;
+pub mod payload_check;
 pub mod state_machine;
 pub mod store_error;
 pub mod submission;
-pub mod telemetry;
 
 pub use job::{Idempotency, Job, JobId, NewJob, TenantId};
 pub use job_history::JobHistoryEntry;
 pub use job_message::JobMessage;
 pub use job_status::JobStatus;
 pub use job_store::{Claim, JobFilter, JobPage, JobStore, Recorded, Submitted};
-pub use metrics::Metrics;
+pub use payload_check::{PayloadCheck, PayloadError};
 pub use state_machine::{Cause, JobEvent, JobState, Outcome, Transition, TransitionError};
 pub use store_error::StoreError;
 pub use submission::{FieldError, JobSubmission, SubmissionLimits};

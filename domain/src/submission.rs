@@ -1,7 +1,7 @@
 //! A client's job request and the rules that turn it into a [`NewJob`].
 
 use crate::job::{Idempotency, NewJob};
-use crate::job_types::{PayloadError, validate_payload};
+use crate::payload_check::{PayloadCheck, PayloadError};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -80,11 +80,13 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 impl JobSubmission {
     /// Checks every field and returns the job to store, or every field error at once.
     ///
-    /// `header_key` is the `Idempotency-Key` header; it must agree with the body's key.
+    /// `header_key` is the `Idempotency-Key` header; it must agree with the
+    /// body's key. `types` says which job types exist and what they accept.
     pub fn validate(
         self,
         header_key: Option<String>,
         limits: &SubmissionLimits,
+        types: &dyn PayloadCheck,
         now: DateTime<Utc>,
     ) -> Result<NewJob, Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -96,9 +98,9 @@ impl JobSubmission {
                 "strings and keys must not contain NUL characters",
             ));
         }
-        match validate_payload(&self.job_type, &self.payload) {
+        match types.check(&self.job_type, &self.payload) {
             Ok(()) => {}
-            Err(err @ PayloadError::UnknownType(_)) => {
+            Err(err @ PayloadError::UnknownType { .. }) => {
                 errors.push(FieldError::new("type", err.to_string()))
             }
             Err(PayloadError::Invalid(message)) => errors.push(FieldError::new("payload", message)),
@@ -258,6 +260,22 @@ mod tests {
         serde_json::from_value(body).expect("test body is a valid submission")
     }
 
+    /// A catalogue of one type, `noop`, that accepts any object.
+    struct NoopOnly;
+
+    impl PayloadCheck for NoopOnly {
+        fn check(&self, job_type: &str, payload: &Value) -> Result<(), PayloadError> {
+            match job_type {
+                "noop" if payload.is_object() => Ok(()),
+                "noop" => Err(PayloadError::Invalid("expected an object".into())),
+                _ => Err(PayloadError::UnknownType {
+                    name: job_type.into(),
+                    known: "noop".into(),
+                }),
+            }
+        }
+    }
+
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).expect("valid timestamp")
     }
@@ -265,7 +283,7 @@ mod tests {
     #[test]
     fn defaults_fill_missing_options() {
         let job = submission(json!({"type": "noop", "payload": {}}))
-            .validate(None, &SubmissionLimits::default(), now())
+            .validate(None, &SubmissionLimits::default(), &NoopOnly, now())
             .expect("valid");
         assert_eq!(job.max_attempts, 5);
         assert_eq!(job.timeout_seconds, 60);
@@ -279,7 +297,7 @@ mod tests {
             "type": "noop", "payload": {}, "max_attempts": 0,
             "timeout_seconds": 100000, "run_at": "2030-01-01T00:00:00Z", "delay_seconds": 5
         }))
-        .validate(None, &SubmissionLimits::default(), now())
+        .validate(None, &SubmissionLimits::default(), &NoopOnly, now())
         .expect_err("must be refused");
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["max_attempts", "timeout_seconds", "delay_seconds"]);
@@ -288,7 +306,7 @@ mod tests {
     #[test]
     fn delay_seconds_sets_run_at_from_now() {
         let job = submission(json!({"type": "noop", "payload": {}, "delay_seconds": 30}))
-            .validate(None, &SubmissionLimits::default(), now())
+            .validate(None, &SubmissionLimits::default(), &NoopOnly, now())
             .expect("valid");
         assert_eq!(job.run_at, Some(now() + Duration::seconds(30)));
     }
@@ -301,7 +319,7 @@ mod tests {
             json!({"a": [["\0"]]}),
         ] {
             let errors = submission(json!({"type": "noop", "payload": payload}))
-                .validate(None, &SubmissionLimits::default(), now())
+                .validate(None, &SubmissionLimits::default(), &NoopOnly, now())
                 .expect_err("must be refused");
             assert_eq!(errors[0].field, "payload");
         }
@@ -310,7 +328,12 @@ mod tests {
     #[test]
     fn header_and_body_keys_must_agree() {
         let errors = submission(json!({"type": "noop", "payload": {}, "idempotency_key": "a"}))
-            .validate(Some("b".into()), &SubmissionLimits::default(), now())
+            .validate(
+                Some("b".into()),
+                &SubmissionLimits::default(),
+                &NoopOnly,
+                now(),
+            )
             .expect_err("must be refused");
         assert_eq!(errors[0].field, "idempotency_key");
     }

@@ -52,9 +52,9 @@ impl Role {
 
     async fn run(self, args: Vec<OsString>) -> anyhow::Result<()> {
         match self {
-            Role::Api => jobs_api::cli::api::run(args).await,
+            Role::Api => jobs_api::cli::run(args).await,
             Role::Worker => jobs_worker::cli::run(args).await,
-            Role::Migrate => jobs_api::cli::migrate::run(args).await,
+            Role::Migrate => jobs_runtime::migrate::run(args).await,
             Role::PubsubEmulator => pubsub_emulator::cli::run(args).await,
         }
     }

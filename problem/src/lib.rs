@@ -1,8 +1,12 @@
 //! RFC 9457 `application/problem+json` responses, shared by the API and the
 //! worker so both answer errors in one shape. Each server keeps its own error
-//! enum and decides status, stable type and detail; this crate only renders.
+//! enum and decides status, stable type and detail; this crate renders them,
+//! and its middleware logs the internal errors, once, inside the request's
+//! trace span.
 
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jobs_domain::FieldError;
 use serde::Serialize;
@@ -64,6 +68,27 @@ impl Problem {
         }
         response
     }
+}
+
+/// The detail of an internal error, carried from the response to the
+/// logging middleware; it never reaches the client.
+#[derive(Debug, Clone)]
+struct InternalDetail(String);
+
+/// Marks `response` as an internal error whose `detail` the middleware logs.
+pub fn with_internal(mut response: Response, detail: String) -> Response {
+    response.extensions_mut().insert(InternalDetail(detail));
+    response
+}
+
+/// Middleware that logs the internal errors of the responses passing
+/// through it; install it inside the trace layer so the log has the span.
+pub async fn log_internal_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(InternalDetail(detail)) = response.extensions().get::<InternalDetail>() {
+        tracing::error!(error = %detail, "request failed");
+    }
+    response
 }
 
 #[cfg(test)]

@@ -1,19 +1,111 @@
-//! One delivery of a job message: claim the job, run its handler under its
-//! timeout, record the outcome, and say whether Pub/Sub should redeliver.
+//! The two deliveries the worker answers, in one place and one vocabulary
+//! ([`Answer`]): a push of the `jobs` subscription (claim the job, run its
+//! handler under its timeout, record the outcome) and a dead-letter (Pub/Sub
+//! gave up delivering a message).
 
-use crate::ack::{Ack, AckOutcome};
-use crate::error::WorkerError;
-use crate::handlers::{HandlerError, Registry};
+use crate::answer::{AckReason, Answer, NackReason};
+use crate::push_envelope::PushEnvelope;
 use crate::state::AppState;
-use jobs_domain::metrics::RunOutcome;
-use jobs_domain::{Claim, Job, JobMessage, JobStatus, Outcome, Recorded, StoreError};
+use jobs_domain::{Claim, Job, JobMessage, Outcome, Recorded, StoreError};
 use std::time::{Duration, Instant};
+use tracing::field::{Empty, display};
 use tracing::{Instrument, Span};
 
+/// Answers a push of the `jobs` subscription.
+pub async fn push(state: &AppState, body: &[u8]) -> Answer {
+    let envelope = match PushEnvelope::from_slice(body) {
+        Ok(envelope) => envelope,
+        Err(err) => {
+            // Redelivering the same bytes cannot help, so ack and say so.
+            tracing::warn!(error = %err, "push body is not an envelope; acked");
+            return Answer::Ack(AckReason::Malformed, None);
+        }
+    };
+    let span = tracing::info_span!(
+        "delivery",
+        message_id = %envelope.message.message_id,
+        delivery_attempt = envelope.delivery_attempt,
+        subscription = %envelope.subscription,
+        job_id = Empty,
+        job_type = Empty,
+        attempt = Empty,
+    );
+    async move {
+        match envelope.job_message() {
+            Ok(message) => {
+                Span::current().record("job_id", display(message.job_id));
+                deliver(state, message).await
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "push names no job; acked");
+                Answer::Ack(AckReason::Malformed, None)
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Answers a delivery of the dead-letter subscription: fails the job the
+/// message names. Acks everything but a database failure, which may pass on
+/// redelivery.
+pub async fn dead_letter(state: &AppState, body: &[u8]) -> Answer {
+    let envelope = match PushEnvelope::from_slice(body) {
+        Ok(envelope) => envelope,
+        Err(err) => {
+            tracing::warn!(error = %err, "dead-letter body is not an envelope; acked");
+            return Answer::Ack(AckReason::Malformed, None);
+        }
+    };
+    let deliveries = envelope.dead_letter_delivery_count();
+    let span = tracing::info_span!(
+        "dead_letter",
+        message_id = %envelope.message.message_id,
+        deliveries,
+        job_id = Empty,
+    );
+    async move {
+        let message = match envelope.job_message() {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::warn!(error = %err, "dead-lettered message names no job; acked");
+                return Answer::Ack(AckReason::Malformed, None);
+            }
+        };
+        let id = message.job_id;
+        Span::current().record("job_id", display(id));
+        let detail = match deliveries {
+            Some(count) => format!("dead-lettered after {count} delivery attempts"),
+            None => "dead-lettered by Pub/Sub".to_owned(),
+        };
+        match state.jobs.dead_letter(id, &detail).await {
+            Ok(job) => {
+                tracing::info!(status = %job.status, "dead-letter recorded");
+                Answer::Ack(AckReason::DeadLettered, Some(id))
+            }
+            Err(StoreError::NotFound) => {
+                tracing::warn!("dead-lettered message names no job; acked");
+                Answer::Ack(AckReason::NotFound, Some(id))
+            }
+            Err(StoreError::Transition(refused)) => {
+                // The state machine refused; redelivery would be refused the same way.
+                tracing::error!(error = %refused, "dead-letter refused; acked");
+                Answer::Ack(AckReason::DeadLettered, Some(id))
+            }
+            Err(err) => nack(err),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
 /// Claims the job `message` names and, when the claim is ours, runs it.
-pub async fn deliver(state: &AppState, message: JobMessage) -> Result<Ack, WorkerError> {
+async fn deliver(state: &AppState, message: JobMessage) -> Answer {
     let id = message.job_id;
-    let claim = state.jobs.claim(id, state.lease_grace).await?;
+    let claim = match state.jobs.claim(id, state.lease_grace).await {
+        Ok(claim) => claim,
+        Err(err) => return nack(err),
+    };
     if let Claim::Claimed(job)
     | Claim::Busy(job)
     | Claim::Finished(job)
@@ -35,92 +127,79 @@ pub async fn deliver(state: &AppState, message: JobMessage) -> Result<Ack, Worke
             // until the lease expired.
             tokio::spawn(process(state.clone(), job).in_current_span())
                 .await
-                .map_err(|err| WorkerError::Internal(format!("the delivery task failed: {err}")))?
+                .unwrap_or_else(|err| {
+                    Answer::Nack(NackReason::Internal(format!(
+                        "the delivery task failed: {err}"
+                    )))
+                })
         }
         Claim::Busy(_) => {
             tracing::info!("another delivery holds the job's lease; nacking");
-            Err(WorkerError::Busy(id))
+            Answer::Nack(NackReason::Busy(id))
         }
         Claim::Finished(job) => {
             tracing::info!(status = %job.status, "the job is already finished; duplicate acked");
-            Ok(Ack::job(AckOutcome::Duplicate, id))
+            Answer::Ack(AckReason::Duplicate, Some(id))
         }
         Claim::Exhausted(job) => {
             tracing::warn!(
                 attempts = job.attempts,
                 "the lease expired on the last attempt; job failed"
             );
-            Ok(Ack::job(AckOutcome::Exhausted, id))
+            Answer::Ack(AckReason::Exhausted, Some(id))
         }
         Claim::NotDue(job) => {
             tracing::info!(run_at = %job.run_at, "the job is not due; acked, it is published again when due");
-            Ok(Ack::job(AckOutcome::NotDue, id))
+            Answer::Ack(AckReason::NotDue, Some(id))
         }
         Claim::NotFound => {
             tracing::warn!("no such job; acked");
-            Ok(Ack::job(AckOutcome::NotFound, id))
+            Answer::Ack(AckReason::NotFound, Some(id))
         }
     }
 }
 
 /// Runs a claimed job and records its outcome.
-async fn process(state: AppState, job: Job) -> Result<Ack, WorkerError> {
+async fn process(state: AppState, job: Job) -> Answer {
     let limit = run_limit(&job, state.job_max_timeout);
     let started = Instant::now();
-    let outcome = run(&state.registry, &job, limit).await;
+    let outcome = run(&state, &job, limit).await;
     let took = started.elapsed();
     state
         .metrics
-        .handler_ran(&job.job_type, run_outcome(&outcome), took);
+        .handler_ran(&job.job_type, outcome.label(), took);
     let elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-    let error = match &outcome {
-        Outcome::Succeeded(_) => {
-            tracing::info!(elapsed_ms, "handler succeeded");
-            None
-        }
+    match &outcome {
+        Outcome::Succeeded(_) => tracing::info!(elapsed_ms, "handler succeeded"),
         Outcome::Retryable(error) => {
             tracing::warn!(elapsed_ms, %error, "handler failed (retryable)");
-            Some(error.clone())
         }
         Outcome::Permanent(error) => {
             tracing::warn!(elapsed_ms, %error, "handler failed (permanent)");
-            Some(error.clone())
         }
-    };
-    let recorded = match state.jobs.record(&job, outcome).await {
-        Ok(recorded) => recorded,
-        // Gone since the claim; nothing is left to record against.
-        Err(StoreError::NotFound) => Recorded::Stale,
-        Err(err) => return Err(err.into()),
-    };
-    let saved = match recorded {
-        Recorded::Saved(saved) => saved,
-        Recorded::Stale => {
-            tracing::warn!("the job was taken over or dead-lettered meanwhile; outcome dropped");
-            return Ok(Ack::job(AckOutcome::Stale, job.id));
-        }
-    };
-    match saved.status {
-        JobStatus::Completed => Ok(Ack::job(AckOutcome::Completed, job.id)),
-        JobStatus::Failed => Ok(Ack::job(AckOutcome::Failed, job.id)),
+    }
+    match state.jobs.record(&job, outcome).await {
+        Ok(Recorded::Completed(_)) => Answer::Ack(AckReason::Completed, Some(job.id)),
+        Ok(Recorded::Failed(_)) => Answer::Ack(AckReason::Failed, Some(job.id)),
         // Back to pending: the nack makes Pub/Sub redeliver with backoff.
-        JobStatus::Pending => Err(WorkerError::Retrying {
+        Ok(Recorded::Retrying(saved)) => Answer::Nack(NackReason::Retrying {
             job_id: job.id,
-            error: error.unwrap_or_default(),
+            error: saved.error.unwrap_or_default(),
         }),
-        other => Err(WorkerError::Internal(format!(
-            "job {} is {other} after recording an outcome",
-            job.id
-        ))),
+        // Gone since the claim, or taken over: nothing is left to record against.
+        Ok(Recorded::Stale) | Err(StoreError::NotFound) => {
+            tracing::warn!("the job was taken over or dead-lettered meanwhile; outcome dropped");
+            Answer::Ack(AckReason::Stale, Some(job.id))
+        }
+        Err(err) => nack(err),
     }
 }
 
-/// How a run counts in the metrics.
-fn run_outcome(outcome: &Outcome) -> RunOutcome {
-    match outcome {
-        Outcome::Succeeded(_) => RunOutcome::Succeeded,
-        Outcome::Retryable(_) => RunOutcome::Retryable,
-        Outcome::Permanent(_) => RunOutcome::Permanent,
+/// The nack for a store failure: redelivery may pass once the database answers.
+fn nack(err: StoreError) -> Answer {
+    match err {
+        StoreError::Unavailable(_) | StoreError::Contended => Answer::Nack(NackReason::Unavailable),
+        other => Answer::Nack(NackReason::Internal(other.to_string())),
     }
 }
 
@@ -131,8 +210,8 @@ pub fn run_limit(job: &Job, job_max_timeout: Duration) -> Duration {
 }
 
 /// Runs the job's handler for at most `limit`.
-async fn run(registry: &Registry, job: &Job, limit: Duration) -> Outcome {
-    let Some(handler) = registry.get(&job.job_type) else {
+async fn run(state: &AppState, job: &Job, limit: Duration) -> Outcome {
+    let Some(runner) = state.registry.get(&job.job_type) else {
         return Outcome::Permanent(format!(
             "no handler is registered for job type `{}`",
             job.job_type
@@ -140,11 +219,10 @@ async fn run(registry: &Registry, job: &Job, limit: Duration) -> Outcome {
     };
     let owned = job.clone();
     // A task of its own, so a panicking handler fails its job instead of the request.
-    let mut task = tokio::spawn(async move { handler.run(&owned).await }.in_current_span());
+    let mut task = tokio::spawn(async move { runner.run(&owned).await }.in_current_span());
     match tokio::time::timeout(limit, &mut task).await {
         Ok(Ok(Ok(result))) => Outcome::Succeeded(result),
-        Ok(Ok(Err(HandlerError::Retryable(error)))) => Outcome::Retryable(error),
-        Ok(Ok(Err(HandlerError::Permanent(error)))) => Outcome::Permanent(error),
+        Ok(Ok(Err(error))) => error.into(),
         // A panic is a bug in the handler: retrying would repeat it.
         Ok(Err(_panicked)) => {
             Outcome::Permanent("the handler crashed; see the worker's logs".to_owned())

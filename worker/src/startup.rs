@@ -1,134 +1,62 @@
-//! Building and running the worker: `Application::build(config)`, `port()`, `run_until_stopped()`.
+//! Building the worker from its settings: the state, the routes, the
+//! reconciler as a background task, bound and ready to serve.
 
-use crate::config::{ConfigError, WorkerConfig};
-use crate::handlers::{Registry, RegistryError};
 use crate::push_auth::PushVerifier;
+use crate::reconciler::Reconciler;
 use crate::routes::app;
+use crate::settings::WorkerSettings;
 use crate::state::AppState;
-use axum::Router;
-use jobs_domain::job_publisher::{JobPublisher, PublishError};
-use jobs_domain::reconciler::Reconciler;
-use jobs_domain::{JobStore, Metrics, db, shutdown};
-use std::future::{Future, IntoFuture};
-use std::io;
-use std::net::SocketAddr;
+use jobs_domain::JobStore;
+use jobs_job_types::Registry;
+use jobs_runtime::{JobPublisher, Metrics, Server, StartupError};
+use sqlx::PgPool;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
 
-/// Why the worker could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// A setting is invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The handlers do not cover the job types, or one cannot be set up.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    /// The reconciler's Pub/Sub publisher could not be created.
-    #[error(transparent)]
-    Publisher(#[from] PublishError),
-    /// The listening socket could not be opened.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address from HOST and PORT.
-        addr: SocketAddr,
-        /// The operating system's reason.
-        source: io::Error,
-    },
+/// Checks the settings, builds the state with the built-in job types, and
+/// binds the listener: what `worker` runs.
+pub async fn build(settings: &WorkerSettings) -> Result<Server, StartupError> {
+    build_with(settings, settings.database.pool(), None).await
 }
 
-/// A bound, not yet serving, worker.
-#[derive(Debug)]
-pub struct Application {
-    listener: TcpListener,
-    router: Router,
-    shutdown_grace: Duration,
-    reconciler: Option<Reconciler>,
-}
-
-impl Application {
-    /// Checks the configuration, builds the state and binds the listener.
-    pub async fn build(config: &WorkerConfig) -> Result<Self, StartupError> {
-        let push_auth = config.push_auth()?;
-        let registry = Registry::builtin(&config.handler_settings()?)?;
-        let push_auth = match push_auth {
-            Some(settings) => {
-                tracing::info!(audience = %settings.audience, service_account = %settings.service_account, "push tokens are verified");
-                Some(Arc::new(PushVerifier::new(settings)))
-            }
-            None => {
-                tracing::warn!(
-                    "PUSH_AUDIENCE is unset: pushes are not authenticated; set it in production"
-                );
-                None
-            }
-        };
-        let jobs = JobStore::new(db::pool(&config.database));
-        let metrics = Metrics::new();
-        let publisher = JobPublisher::new(&config.pubsub, jobs.clone(), metrics.clone()).await?;
-        let reconciler = Reconciler::new(jobs.clone(), publisher, config.reconciler);
-        let state = AppState {
-            jobs,
-            registry: Arc::new(registry),
-            push_auth,
-            lease_grace: config.lease_grace,
-            job_max_timeout: config.job_max_timeout,
-            max_body_bytes: config.push_max_body_bytes,
-            metrics,
-        };
-        let addr = config.listen.addr();
-        let app = Self::bind(state, addr, config.listen.shutdown_grace).await?;
-        Ok(Application {
-            reconciler: Some(reconciler),
-            ..app
-        })
-    }
-
-    /// Binds `addr` (port 0 picks a free port) to serve `state`.
-    pub async fn bind(
-        state: AppState,
-        addr: SocketAddr,
-        shutdown_grace: Duration,
-    ) -> Result<Self, StartupError> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr, source })?;
-        Ok(Application {
-            listener,
-            router: app(state),
-            shutdown_grace,
-            reconciler: None,
-        })
-    }
-
-    /// The port actually bound.
-    pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
-    }
-
-    /// Serves (and runs the reconciler, when built from configuration) until
-    /// `stop` resolves, then stops accepting and gives in-flight
-    /// deliveries up to the shutdown grace to finish. A delivery cut off is
-    /// not lost: Pub/Sub redelivers it, and its lease expires.
-    pub async fn run_until_stopped(
-        self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> io::Result<()> {
-        let (stopping, stopped) = oneshot::channel::<()>();
-        let (reconciler_stop, reconciler_stopped) = watch::channel(false);
-        if let Some(reconciler) = self.reconciler {
-            let mut stopped = reconciler_stopped;
-            tokio::spawn(reconciler.run(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            }));
+/// As [`build`], over an existing `pool`, running the job types of
+/// `registry` (`None`: the built-ins). Tests pass their own database's pool.
+pub async fn build_with(
+    settings: &WorkerSettings,
+    pool: PgPool,
+    registry: Option<Registry>,
+) -> Result<Server, StartupError> {
+    let registry = match registry {
+        Some(registry) => registry,
+        None => Registry::builtin(&settings.handlers)
+            .map_err(|err| StartupError::JobTypes(Box::new(err)))?,
+    };
+    let push_auth = match settings.push_auth.checked()? {
+        Some(push_auth) => {
+            tracing::info!(audience = %push_auth.audience, service_account = %push_auth.service_account, "push tokens are verified");
+            Some(Arc::new(PushVerifier::new(push_auth)))
         }
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            stop.await;
-            let _ = reconciler_stop.send(true);
-            let _ = stopping.send(());
-        });
-        shutdown::drain(serve.into_future(), stopped, self.shutdown_grace).await
-    }
+        None => {
+            tracing::warn!(
+                "PUSH_AUDIENCE is unset: pushes are not authenticated; set it in production"
+            );
+            None
+        }
+    };
+    let jobs = JobStore::new(pool);
+    let metrics = Metrics::new();
+    let publisher = JobPublisher::new(&settings.pubsub, jobs.clone(), metrics.clone()).await?;
+    let reconciler = Reconciler::new(jobs.clone(), publisher.clone(), settings.reconciler);
+    let state = AppState {
+        jobs,
+        registry: Arc::new(registry),
+        push_auth,
+        lease_grace: settings.delivery.lease_grace,
+        job_max_timeout: settings.job_limits.max_timeout(),
+        max_body_bytes: settings.delivery.push_max_body_bytes,
+        metrics,
+    };
+    Ok(Server::bind(&settings.listen, app(state))
+        .await?
+        .with_task(move |stopping| reconciler.run(stopping))
+        .on_stop(async move { publisher.shutdown().await }))
 }

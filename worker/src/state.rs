@@ -1,8 +1,9 @@
-//! The state every route shares, built once from configuration.
+//! The state every route shares, built once from the settings.
 
-use crate::handlers::Registry;
 use crate::push_auth::PushVerifier;
-use jobs_domain::{JobStore, Metrics};
+use jobs_domain::JobStore;
+use jobs_job_types::Registry;
+use jobs_runtime::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 pub struct AppState {
     /// The job store.
     pub jobs: JobStore,
-    /// The handlers by job type.
+    /// The runnable job types by name.
     pub registry: Arc<Registry>,
     /// Push token verification; `None` accepts unauthenticated pushes (local runs).
     pub push_auth: Option<Arc<PushVerifier>>,

@@ -55,7 +55,12 @@ async fn submit_job(
         None => None,
     };
     let new_job = submission
-        .validate(header_key, &state.limits, chrono::Utc::now())
+        .validate(
+            header_key,
+            &state.limits,
+            &jobs_job_types::BuiltinTypes,
+            chrono::Utc::now(),
+        )
         .map_err(ApiError::Invalid)?;
     let submitted = state.jobs.insert(tenant, new_job).await?;
     state

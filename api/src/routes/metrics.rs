@@ -5,7 +5,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use jobs_domain::metrics::CONTENT_TYPE;
+use jobs_runtime::metrics::CONTENT_TYPE;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -1,17 +1,12 @@
-use jobs_api::auth::ApiKeys;
-use jobs_api::rate_limit::TenantRateLimit;
-use jobs_api::startup::Application;
-use jobs_api::state::AppState;
+use clap::Parser;
+use jobs_api::settings::ApiSettings;
+use jobs_api::startup::build_on;
 use jobs_domain::api_keys::create_key;
-use jobs_domain::config::PubSubSettings;
-use jobs_domain::job_publisher::JobPublisher;
-use jobs_domain::{JobStore, Metrics, SubmissionLimits};
+use jobs_runtime::settings::PubSubSettings;
 use pubsub_emulator::{Emulator, RunningEmulator, Setup, SubscriptionSetup};
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::Value;
 use sqlx::PgPool;
-use std::net::SocketAddr;
-use std::time::Duration;
 
 /// Body limit used by the test app, small enough to cross cheaply.
 pub const MAX_BODY_BYTES: u32 = 16 * 1024;
@@ -31,11 +26,11 @@ pub struct TestApp {
 /// Starts the real application on a random port against `pool`, publishing
 /// to a fresh Pub/Sub emulator with a pull subscription on `jobs`.
 pub async fn spawn_app(pool: PgPool) -> TestApp {
-    spawn_app_with(pool, TenantRateLimit::new(None)).await
+    spawn_app_with(pool, &[]).await
 }
 
-/// As [`spawn_app`], with `rate_limit` on every tenant.
-pub async fn spawn_app_with(pool: PgPool, rate_limit: TenantRateLimit) -> TestApp {
+/// As [`spawn_app`], with extra command-line settings (`--tenant-rate-limit=2`).
+pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
     let api_key = create_key(&pool, "acme").await.expect("create key").key;
     let emulator = Emulator::builder()
         .bind("127.0.0.1:0")
@@ -43,7 +38,7 @@ pub async fn spawn_app_with(pool: PgPool, rate_limit: TenantRateLimit) -> TestAp
         .start()
         .await
         .expect("emulator");
-    let address = serve_with(pool.clone(), &pubsub_settings(&emulator.host()), rate_limit).await;
+    let address = serve_with(pool.clone(), &pubsub_settings(&emulator.host()), args).await;
     TestApp {
         address,
         client: Client::new(),
@@ -62,35 +57,41 @@ pub fn pubsub_settings(host: &str) -> PubSubSettings {
     }
 }
 
-/// Serves the app for `pool` and returns its base URL.
-pub async fn serve(pool: PgPool, pubsub: &PubSubSettings) -> String {
-    serve_with(pool, pubsub, TenantRateLimit::new(None)).await
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    settings: ApiSettings,
 }
 
-/// As [`serve`], with `rate_limit` on every tenant.
-pub async fn serve_with(
-    pool: PgPool,
-    pubsub: &PubSubSettings,
-    rate_limit: TenantRateLimit,
-) -> String {
-    let jobs = JobStore::new(pool.clone());
-    let metrics = Metrics::new();
-    let publisher = JobPublisher::new(pubsub, jobs.clone(), metrics.clone())
+/// The settings of a test API: production's parsing with a free port on
+/// loopback, a small body limit and `args` on top; the app runs on the
+/// test's own pool (see [`serve_with`]).
+pub fn test_settings(pubsub: &PubSubSettings, args: &[&str]) -> ApiSettings {
+    let body_limit = format!("--max-body-bytes={MAX_BODY_BYTES}");
+    let fixed = [
+        "api",
+        "--host=127.0.0.1",
+        "--port=0",
+        "--shutdown-grace=1",
+        &body_limit,
+    ];
+    let mut settings = Cli::try_parse_from(fixed.iter().chain(args))
+        .expect("test settings parse")
+        .settings;
+    settings.pubsub = pubsub.clone();
+    settings
+}
+
+/// Serves the app for `pool` and returns its base URL.
+pub async fn serve(pool: PgPool, pubsub: &PubSubSettings) -> String {
+    serve_with(pool, pubsub, &[]).await
+}
+
+/// As [`serve`], with extra command-line settings.
+pub async fn serve_with(pool: PgPool, pubsub: &PubSubSettings, args: &[&str]) -> String {
+    let app = build_on(&test_settings(pubsub, args), pool)
         .await
-        .expect("publisher");
-    let state = AppState {
-        jobs,
-        publisher,
-        api_keys: ApiKeys::new(pool, Duration::from_secs(60)),
-        rate_limit,
-        limits: SubmissionLimits::default(),
-        max_body_bytes: MAX_BODY_BYTES,
-        metrics,
-    };
-    let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
-    let app = Application::bind(state, addr, Duration::from_secs(1))
-        .await
-        .expect("bind");
+        .expect("the API builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     address

@@ -1,4 +1,6 @@
-use crate::helpers::{TAP_SUBSCRIPTION, TestApp, noop, pubsub_settings, serve, spawn_app};
+use crate::helpers::{
+    TAP_SUBSCRIPTION, TestApp, noop, pubsub_settings, serve, spawn_app, test_settings,
+};
 use google_cloud_pubsub::client::Subscriber;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -100,4 +102,52 @@ async fn submit_answers_202_when_pub_sub_is_unreachable_and_the_job_stays_unpubl
             .await
             .expect("query");
     assert_eq!(stored, None, "the reconciler will publish it");
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_stopping_api_sends_and_confirms_every_publish_it_handed_off(pool: PgPool) {
+    let emulator = pubsub_emulator::Emulator::builder()
+        .bind("127.0.0.1:0")
+        .setup(pubsub_emulator::Setup::new().subscription(
+            pubsub_emulator::SubscriptionSetup::pull(TAP_SUBSCRIPTION, "jobs"),
+        ))
+        .start()
+        .await
+        .expect("emulator");
+    let key = jobs_domain::api_keys::create_key(&pool, "acme")
+        .await
+        .expect("key")
+        .key;
+    let settings = test_settings(&pubsub_settings(&emulator.host()), &[]);
+    let app = jobs_api::startup::build_on(&settings, pool.clone())
+        .await
+        .expect("the API builds");
+    let url = format!("http://127.0.0.1:{}/v1/jobs", app.port());
+    let (stop, stopping) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopping.await;
+    }));
+    let client = reqwest::Client::new();
+    for _ in 0..20 {
+        let response = client
+            .post(&url)
+            .bearer_auth(&key)
+            .json(&noop())
+            .send()
+            .await
+            .expect("submit");
+        assert_eq!(response.status(), 202);
+    }
+
+    let _ = stop.send(());
+    serving.await.expect("joined").expect("served");
+
+    // Checked the moment the server returned: the stop hook waited for Pub/Sub
+    // and wrote every confirmation, so none is left for the reconciler.
+    let unconfirmed: i64 =
+        sqlx::query_scalar("select count(*) from jobs where published_at is null")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(unconfirmed, 0);
 }

@@ -1,9 +1,6 @@
 use crate::helpers::{assert_problem, noop, spawn_app, spawn_app_with};
-use governor::Quota;
-use jobs_api::rate_limit::TenantRateLimit;
 use serde_json::Value;
 use sqlx::PgPool;
-use std::num::NonZeroU32;
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn another_tenants_job_is_invisible_and_untouchable(pool: PgPool) {
@@ -69,8 +66,8 @@ async fn tenants_may_use_the_same_idempotency_key_independently(pool: PgPool) {
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn a_tenant_over_its_rate_gets_429_with_retry_after_and_others_are_served(pool: PgPool) {
     // Two requests an hour: the third is refused however slow the machine is.
-    let two = NonZeroU32::new(2).expect("non-zero");
-    let app = spawn_app_with(pool, TenantRateLimit::new(Some(Quota::per_hour(two)))).await;
+    let two_an_hour = ["--tenant-rate-limit=2", "--tenant-rate-period=3600"];
+    let app = spawn_app_with(pool, &two_an_hour).await;
     app.submitted_job(&noop()).await;
     assert_eq!(app.get("/v1/jobs").await.status(), 200);
 

@@ -113,7 +113,7 @@ async fn a_claim_leases_the_job_and_success_completes_it(pool: PgPool) {
         .record(&job, Outcome::Succeeded(json!({"ok": true})))
         .await
         .expect("record");
-    let Recorded::Saved(job) = recorded else {
+    let Recorded::Completed(job) = recorded else {
         panic!("outcome dropped")
     };
     assert_eq!(job.status, JobStatus::Completed);
@@ -608,5 +608,25 @@ async fn an_outcome_decided_on_a_state_that_has_since_changed_writes_nothing(poo
     assert_eq!(
         events(&store, t, id).await,
         ["submitted", "claimed", "failed_retryable"]
+    );
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_broken_invariant_is_refused_by_a_constraint_named_after_it(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let id = submitted(&store, t, 3).await;
+    let err = sqlx::query("update jobs set status = 'completed' where id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .expect_err("a completed job without finished_at");
+    let constraint = err
+        .as_database_error()
+        .and_then(|db| db.constraint())
+        .map(str::to_owned);
+    assert_eq!(
+        constraint.as_deref(),
+        Some("jobs_finished_at_set_exactly_when_final")
     );
 }

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use jobs_domain::metrics::CONTENT_TYPE;
+use jobs_runtime::metrics::CONTENT_TYPE;
 
 /// The metrics route.
 pub fn router() -> Router<AppState> {

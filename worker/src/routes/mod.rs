@@ -5,12 +5,12 @@ mod health;
 mod metrics;
 mod push;
 
-use crate::ack::Ack;
+use crate::answer::Answer;
 use crate::error::WorkerError;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use jobs_domain::Metrics;
+use axum::middleware::from_fn;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
@@ -24,23 +24,17 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { WorkerError::NoRoute })
         .method_not_allowed_fallback(|| async { WorkerError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.max_body_bytes as usize))
+        .layer(from_fn(jobs_problem::log_internal_errors))
         // A nack is a 409 or 503 by design, and the delivery code has already
         // said why; at the default ERROR level every retry would look like an outage.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)
 }
 
-/// Counts how a delivery on `subscription` was answered (the ack's outcome,
-/// or the problem type of the nack) and passes the answer on.
-fn counted(
-    metrics: &Metrics,
-    subscription: &'static str,
-    answer: Result<Ack, WorkerError>,
-) -> Result<Ack, WorkerError> {
-    let name = match &answer {
-        Ok(ack) => ack.outcome.as_str(),
-        Err(err) => err.slug(),
-    };
-    metrics.delivery_answered(subscription, name);
+/// Counts how a delivery on `subscription` was answered and passes the answer on.
+fn counted(state: &AppState, subscription: &'static str, answer: Answer) -> Answer {
+    state
+        .metrics
+        .delivery_answered(subscription, answer.label());
     answer
 }

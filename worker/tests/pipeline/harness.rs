@@ -2,8 +2,8 @@
 
 use crate::target::Target;
 use clap::Parser;
-use jobs_api::config::ApiConfig;
-use jobs_api::startup::Application;
+use jobs_api::settings::ApiSettings;
+use jobs_api::startup::build;
 use jobs_domain::api_keys::create_key;
 use jobs_domain::job_message::{
     DEAD_LETTER_PATH, DEAD_LETTER_SUBSCRIPTION, DEAD_LETTER_TOPIC, JOBS_TOPIC,
@@ -59,7 +59,7 @@ fn database_url(pool: &PgPool) -> String {
 #[derive(Parser)]
 struct ApiArgs {
     #[command(flatten)]
-    config: ApiConfig,
+    settings: ApiSettings,
 }
 
 impl Stack {
@@ -87,7 +87,7 @@ impl Stack {
             ),
         ])
         .expect("API settings");
-        let app = Application::build(&args.config).await.expect("API starts");
+        let app = build(&args.settings).await.expect("API starts");
         let api = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         let api_key = create_key(&pool, "acme").await.expect("key").key;

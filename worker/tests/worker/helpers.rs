@@ -5,16 +5,16 @@ use axum::response::Redirect;
 use axum::routing::{any, get};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use clap::Parser;
 use jobs_domain::api_keys::create_key;
-use jobs_domain::{Job, JobHistoryEntry, JobId, JobStore, Metrics, NewJob, TenantId};
-use jobs_worker::handlers::{EmailSettings, HandlerSettings, HttpSettings, Registry};
-use jobs_worker::push_auth::{PushAuthSettings, PushVerifier};
-use jobs_worker::startup::Application;
-use jobs_worker::state::AppState;
+use jobs_domain::{Job, JobHistoryEntry, JobId, JobStore, NewJob, TenantId};
+use jobs_job_types::Registry;
+use jobs_worker::push_auth::PushAuthSettings;
+use jobs_worker::settings::WorkerSettings;
+use jobs_worker::startup::build_with;
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -51,18 +51,6 @@ pub struct TestWorker {
     pub tenant: TenantId,
 }
 
-pub fn handler_settings(allow_private_networks: bool) -> HandlerSettings {
-    HandlerSettings {
-        http: HttpSettings {
-            allow_private_networks,
-        },
-        email: EmailSettings {
-            smtp_url: None,
-            from: "jobs@localhost".parse().expect("mailbox"),
-        },
-    }
-}
-
 /// Starts the worker with default options against `pool`.
 pub async fn spawn_worker(pool: PgPool) -> TestWorker {
     spawn_worker_with(pool, WorkerOptions::default()).await
@@ -83,30 +71,52 @@ pub async fn spawn_worker_with(pool: PgPool, options: WorkerOptions) -> TestWork
     }
 }
 
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    settings: WorkerSettings,
+}
+
+/// The settings of a test worker: production's parsing with a free port on
+/// loopback and `options` on top. Pub/Sub (for the
+/// reconciler's publishes) points at a port where nothing listens.
+pub fn test_settings(options: &WorkerOptions) -> WorkerSettings {
+    let body_limit = format!("--push-max-body-bytes={MAX_BODY_BYTES}");
+    let max_timeout = format!(
+        "--max-timeout-seconds={}",
+        options.job_max_timeout.as_secs()
+    );
+    let private = format!(
+        "--http-allow-private-networks={}",
+        options.allow_private_networks
+    );
+    let args = [
+        "worker",
+        "--host=127.0.0.1",
+        "--port=0",
+        "--shutdown-grace=1",
+        "--pubsub-emulator-host=127.0.0.1:1",
+        &body_limit,
+        &max_timeout,
+        &private,
+    ];
+    let mut settings = Cli::try_parse_from(args)
+        .expect("test settings parse")
+        .settings;
+    if let Some(push_auth) = &options.push_auth {
+        settings.push_auth.push_audience = Some(push_auth.audience.clone());
+        settings.push_auth.push_service_account = Some(push_auth.service_account.clone());
+        settings.push_auth.push_jwks_url = push_auth.jwks_url.clone();
+    }
+    settings
+}
+
 /// Serves the worker for `pool` on a free port and returns its base URL.
 pub async fn serve(pool: PgPool, options: WorkerOptions) -> String {
-    let registry = match options.registry {
-        Some(registry) => registry,
-        None => {
-            Registry::builtin(&handler_settings(options.allow_private_networks)).expect("registry")
-        }
-    };
-    let push_auth = options
-        .push_auth
-        .map(|settings| Arc::new(PushVerifier::new(settings)));
-    let state = AppState {
-        jobs: JobStore::new(pool),
-        registry: Arc::new(registry),
-        push_auth,
-        lease_grace: Duration::from_secs(30),
-        job_max_timeout: options.job_max_timeout,
-        max_body_bytes: MAX_BODY_BYTES,
-        metrics: Metrics::new(),
-    };
-    let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
-    let app = Application::bind(state, addr, Duration::from_secs(1))
+    let settings = test_settings(&options);
+    let app = build_with(&settings, pool, options.registry)
         .await
-        .expect("bind");
+        .expect("the worker builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     address

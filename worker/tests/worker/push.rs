@@ -5,7 +5,7 @@ use crate::helpers::{
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jobs_domain::{JobId, JobStatus};
-use jobs_worker::handlers::{Registry, SleepHandler};
+use jobs_job_types::{Registry, Sleep};
 use serde_json::json;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -138,7 +138,7 @@ async fn an_email_job_goes_through_the_log_only_transport_without_smtp(pool: PgP
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn a_job_type_without_a_handler_fails_permanently(pool: PgPool) {
     let options = WorkerOptions {
-        registry: Some(Registry::new().register(SleepHandler)),
+        registry: Some(Registry::new().register(Sleep).expect("one type")),
         ..WorkerOptions::default()
     };
     let worker = spawn_worker_with(pool, options).await;

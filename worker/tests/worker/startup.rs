@@ -1,11 +1,11 @@
 use clap::Parser;
-use jobs_worker::config::WorkerConfig;
-use jobs_worker::startup::Application;
+use jobs_worker::settings::WorkerSettings;
+use jobs_worker::startup::build;
 
 #[derive(Parser)]
 struct Cli {
     #[command(flatten)]
-    config: WorkerConfig,
+    settings: WorkerSettings,
 }
 
 #[tokio::test]
@@ -20,13 +20,11 @@ async fn a_push_audience_without_a_service_account_stops_start_up_naming_it() {
     .expect("flags parse");
     // Flags beat the environment, but a stray PUSH_SERVICE_ACCOUNT would make this pass for the wrong reason.
     assert!(
-        cli.config.push_service_account.is_none(),
+        cli.settings.push_auth.push_service_account.is_none(),
         "unset PUSH_SERVICE_ACCOUNT to run this test"
     );
 
-    let err = Application::build(&cli.config)
-        .await
-        .expect_err("start-up must fail");
+    let err = build(&cli.settings).await.expect_err("start-up must fail");
 
     let message = err.to_string();
     assert!(message.starts_with("PUSH_SERVICE_ACCOUNT:"), "{message}");

@@ -1,0 +1,30 @@
+//! The built-in job types. Each is one unit in its own file: its name, its
+//! payload (checked at submit by the API) and the code that runs it (called
+//! by the worker), listed once in [`BUILTIN`]. The API's validation and the
+//! worker's [`Registry`] both read that list, so they agree by construction.
+//! A new built-in type is its file and one line in [`BUILTIN`].
+
+mod email;
+mod http;
+mod http_guard;
+mod job_type;
+mod noop;
+mod registry;
+mod settings;
+mod sleep;
+
+pub use email::{Email, EmailPayload, mask_address, masked_recipients};
+pub use http::{Http, HttpPayload, MAX_REDIRECTS, RESULT_BODY_LIMIT};
+pub use job_type::{HandlerError, JobType, Payload, SetupError, parse_payload};
+pub use noop::{Noop, NoopPayload};
+pub use registry::{Builtin, BuiltinTypes, Registry, RegistryError, Runner};
+pub use settings::{HandlerSettings, SmtpUrl};
+pub use sleep::{Sleep, SleepPayload};
+
+/// Every built-in job type, in the order the API lists them.
+pub const BUILTIN: &[Builtin] = &[
+    Builtin::of::<Http>(),
+    Builtin::of::<Email>(),
+    Builtin::of::<Noop>(),
+    Builtin::of::<Sleep>(),
+];

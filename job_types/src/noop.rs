@@ -1,0 +1,34 @@
+//! The `noop` job type: succeeds at once with `{}`; for tests, demos and benchmarks.
+
+use crate::job_type::{HandlerError, JobType, Payload, SetupError};
+use crate::settings::HandlerSettings;
+use async_trait::async_trait;
+use jobs_domain::Job;
+use serde_json::{Value, json};
+
+/// The `noop` job type.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Noop;
+
+/// The payload of the `noop` type: any JSON object, ignored.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct NoopPayload(
+    /// The object as given.
+    pub serde_json::Map<String, Value>,
+);
+
+impl Payload for NoopPayload {}
+
+#[async_trait]
+impl JobType for Noop {
+    const NAME: &'static str = "noop";
+    type Payload = NoopPayload;
+
+    fn build(_: &HandlerSettings) -> Result<Self, SetupError> {
+        Ok(Noop)
+    }
+
+    async fn run(&self, _: NoopPayload, _: &Job) -> Result<Value, HandlerError> {
+        Ok(json!({}))
+    }
+}

@@ -1,0 +1,106 @@
+//! The built-in job types' settings, read from the environment (or flags).
+
+use clap::Args;
+use lettre::message::Mailbox;
+use std::fmt;
+use url::Url;
+
+/// What the built-in handlers need to start.
+#[derive(Debug, Clone, Args)]
+pub struct HandlerSettings {
+    /// SMTP server for `email` jobs, e.g. `smtps://user:pass@smtp.example.com` or
+    /// `smtp://user:pass@smtp.example.com:587?tls=required`. When unset, email
+    /// jobs are only logged (addresses masked), never sent.
+    #[arg(long, env = "SMTP_URL", value_name = "SMTP_URL", value_parser = SmtpUrl::unchecked)]
+    pub smtp_url: Option<SmtpUrl>,
+    /// Sender of `email` jobs that name none.
+    #[arg(
+        long,
+        env = "EMAIL_FROM",
+        value_name = "EMAIL_FROM",
+        default_value = "jobs@localhost"
+    )]
+    pub email_from: Mailbox,
+    /// Let `http` jobs reach loopback, private and link-local addresses
+    /// (including the metadata server). Off in production: a tenant's job
+    /// must not read the worker's credentials or internal services.
+    #[arg(long, env = "HTTP_ALLOW_PRIVATE_NETWORKS", value_name = "HTTP_ALLOW_PRIVATE_NETWORKS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub http_allow_private_networks: bool,
+}
+
+/// An SMTP connection URL. It usually holds a password, so `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(String);
+
+impl SmtpUrl {
+    /// Takes the value as given. Checking happens in [`SmtpUrl::check`], because
+    /// clap's own parse errors quote the value, password and all.
+    pub fn unchecked(value: &str) -> Result<Self, std::convert::Infallible> {
+        Ok(SmtpUrl(value.to_owned()))
+    }
+
+    /// Checks the URL names an SMTP server. The message never quotes the value.
+    pub fn check(&self) -> Result<(), String> {
+        let url = Url::parse(&self.0).map_err(|_| "not a URL".to_owned())?;
+        if !matches!(url.scheme(), "smtp" | "smtps") || url.host().is_none() {
+            return Err("expected smtp://[user:pass@]host[:port] or smtps://…".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The URL itself, for the transport only; never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SmtpUrl(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: HandlerSettings,
+    }
+
+    fn parse(args: &[&str]) -> HandlerSettings {
+        let argv = std::iter::once("worker").chain(args.iter().copied());
+        Cli::try_parse_from(argv).expect("valid flags").settings
+    }
+
+    #[test]
+    fn the_default_sender_is_jobs_at_localhost_and_private_networks_are_off() {
+        let settings = parse(&[]);
+        assert_eq!(settings.email_from.email.to_string(), "jobs@localhost");
+        assert!(!settings.http_allow_private_networks);
+    }
+
+    #[test]
+    fn the_smtp_url_is_checked_and_never_shown() {
+        let settings = parse(&["--smtp-url", "smtp://user:hunter2@mail.example.com:587"]);
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            settings
+                .smtp_url
+                .as_ref()
+                .is_some_and(|url| url.check().is_ok())
+        );
+        let settings = parse(&["--smtp-url", "http://user:hunter2@mail.example.com"]);
+        let refused = settings
+            .smtp_url
+            .as_ref()
+            .map(SmtpUrl::check)
+            .expect("given")
+            .expect_err("must be refused");
+        assert!(!refused.contains("hunter2"), "{refused}");
+    }
+}

@@ -1,0 +1,46 @@
+//! Settings shared by the binaries, one struct per concern and a file each,
+//! read from the environment (or flags) with clap and checked at start.
+//! A binary's own settings live in its crate's `settings/` folder.
+
+mod database;
+mod job_limits;
+mod listen;
+mod log;
+mod pubsub;
+
+pub use database::DatabaseSettings;
+pub use job_limits::JobLimits;
+pub use listen::ListenSettings;
+pub use log::{LogFormat, LogSettings};
+pub use pubsub::PubSubSettings;
+
+use std::time::Duration;
+
+/// A setting that is valid alone but not with the others; start-up stops
+/// with it, and the message names the environment variable to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct SettingError {
+    /// The environment variable at fault.
+    pub setting: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Parses a whole number of seconds, at least one.
+pub fn parse_seconds(value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(0) | Err(_) => Err(format!("`{value}` is not a whole number of seconds >= 1")),
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+    }
+}
+
+/// Parses seconds with an optional fraction (`0.2`, `5`), more than zero.
+pub fn parse_fractional_seconds(value: &str) -> Result<Duration, String> {
+    match value.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds.is_finite() && seconds <= 1e9 => {
+            Ok(Duration::from_secs_f64(seconds))
+        }
+        _ => Err(format!("`{value}` is not a number of seconds > 0")),
+    }
+}

@@ -1,0 +1,115 @@
+//! The reconciler: one leader at a time (a PostgreSQL advisory lock) publishes
+//! the jobs Pub/Sub does not know about — never published, delayed and now due,
+//! or leased by a worker that vanished. The worker is idempotent, so a message
+//! published twice costs an ack, never a second run.
+
+use crate::settings::ReconcilerSettings;
+use jobs_domain::{JobStore, StoreError};
+use jobs_runtime::JobPublisher;
+use sqlx::{Connection, PgConnection};
+use std::future::Future;
+
+/// The advisory lock key of the reconciler's leadership ("jobsrcnl").
+const LEADER_LOCK_KEY: i64 = 0x6a6f_6273_7263_6e6c;
+
+/// Publishes what Pub/Sub should have but does not.
+#[derive(Debug)]
+pub struct Reconciler {
+    store: JobStore,
+    publisher: JobPublisher,
+    settings: ReconcilerSettings,
+}
+
+impl Reconciler {
+    /// A reconciler over `store`, publishing with `publisher`.
+    pub fn new(store: JobStore, publisher: JobPublisher, settings: ReconcilerSettings) -> Self {
+        Reconciler {
+            store,
+            publisher,
+            settings,
+        }
+    }
+
+    /// One pass: publishes every job due for it and records them; returns how many.
+    pub async fn reconcile_once(&self) -> Result<usize, StoreError> {
+        let due = self
+            .store
+            .due_for_publish(
+                self.settings.publish_grace,
+                self.settings.stale_after,
+                self.settings.batch_size,
+            )
+            .await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let published = self.publisher.publish_all(&due).await;
+        self.store.mark_published(&published).await?;
+        tracing::info!(
+            due = due.len(),
+            published = published.len(),
+            "reconciler published jobs"
+        );
+        Ok(published.len())
+    }
+
+    /// Runs passes while this process holds leadership, trying to take it when
+    /// it does not, until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut ticker = tokio::time::interval(self.settings.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leader: Option<PgConnection> = None;
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = ticker.tick() => {}
+            }
+            leader = match leader {
+                Some(mut conn) => match conn.ping().await {
+                    Ok(()) => Some(conn),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "lost the reconciler lock's connection; leadership released");
+                        None
+                    }
+                },
+                None => self.try_lead().await,
+            };
+            if leader.is_some()
+                && let Err(err) = self.reconcile_once().await
+            {
+                tracing::warn!(error = %err, "reconciler pass failed; retrying next tick");
+            }
+        }
+        if let Some(conn) = leader {
+            let _ = conn.close().await;
+        }
+    }
+
+    /// Takes the leadership lock on a connection of its own, which holds it
+    /// until the connection closes (so a crashed leader frees it at once).
+    async fn try_lead(&self) -> Option<PgConnection> {
+        let mut conn = match self.store.pool().acquire().await {
+            Ok(conn) => conn.detach(),
+            Err(err) => {
+                tracing::warn!(error = %err, "reconciler cannot reach the database");
+                return None;
+            }
+        };
+        let locked: Result<bool, _> = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+            .bind(LEADER_LOCK_KEY)
+            .fetch_one(&mut conn)
+            .await;
+        match locked {
+            Ok(true) => {
+                tracing::info!("this process now leads the reconciler");
+                Some(conn)
+            }
+            Ok(false) => None,
+            Err(err) => {
+                tracing::warn!(error = %err, "reconciler lock query failed");
+                None
+            }
+        }
+    }
+}

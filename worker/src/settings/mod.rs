@@ -1,0 +1,98 @@
+//! The worker's settings: one struct per concern, a file each, flattened
+//! into [`WorkerSettings`] and read from the environment (or flags).
+
+mod delivery;
+mod push_auth;
+mod reconciler;
+
+pub use delivery::DeliverySettings;
+pub use push_auth::{GOOGLE_JWKS_URL, PushTokenSettings};
+pub use reconciler::ReconcilerSettings;
+
+use clap::Args;
+use jobs_job_types::HandlerSettings;
+use jobs_runtime::settings::{
+    DatabaseSettings, JobLimits, ListenSettings, LogSettings, PubSubSettings,
+};
+
+/// Everything the worker process needs to start.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerSettings {
+    /// Where to listen, and the shutdown drain.
+    #[command(flatten)]
+    pub listen: ListenSettings,
+    /// Database settings.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// Log settings.
+    #[command(flatten)]
+    pub log: LogSettings,
+    /// Pub/Sub settings, for the reconciler's publishes.
+    #[command(flatten)]
+    pub pubsub: PubSubSettings,
+    /// The bounds of every job; the worker cuts runs at the longest timeout.
+    #[command(flatten)]
+    pub job_limits: JobLimits,
+    /// How the reconciler paces itself.
+    #[command(flatten)]
+    pub reconciler: ReconcilerSettings,
+    /// How pushes are authenticated.
+    #[command(flatten)]
+    pub push_auth: PushTokenSettings,
+    /// Push bodies and leases.
+    #[command(flatten)]
+    pub delivery: DeliverySettings,
+    /// The built-in job types' settings.
+    #[command(flatten)]
+    pub handlers: HandlerSettings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::time::Duration;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: WorkerSettings,
+    }
+
+    fn parse(args: &[&str]) -> WorkerSettings {
+        let argv = std::iter::once("worker").chain(args.iter().copied());
+        Cli::try_parse_from(argv).expect("valid flags").settings
+    }
+
+    #[test]
+    fn defaults_leave_push_auth_off_and_cap_jobs_at_540_seconds() {
+        let settings = parse(&[]);
+        assert!(settings.push_auth.checked().expect("consistent").is_none());
+        assert_eq!(settings.job_limits.max_timeout(), Duration::from_secs(540));
+        assert_eq!(settings.delivery.lease_grace, Duration::from_secs(30));
+        assert_eq!(settings.listen.port, 8080);
+        assert_eq!(
+            settings.handlers.email_from.email.to_string(),
+            "jobs@localhost"
+        );
+        assert_eq!(settings.push_auth.push_jwks_url.as_str(), GOOGLE_JWKS_URL);
+    }
+
+    #[test]
+    fn an_audience_without_a_service_account_is_refused_naming_the_setting() {
+        let settings = parse(&["--push-audience", "https://worker.example.com"]);
+        let err = settings.push_auth.checked().expect_err("must be refused");
+        assert_eq!(err.setting, "PUSH_SERVICE_ACCOUNT");
+        assert!(
+            err.to_string().starts_with("PUSH_SERVICE_ACCOUNT:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_service_account_without_an_audience_is_refused_too() {
+        let settings = parse(&["--push-service-account", "push@p.iam.gserviceaccount.com"]);
+        let err = settings.push_auth.checked().expect_err("must be refused");
+        assert_eq!(err.setting, "PUSH_AUDIENCE");
+    }
+}
