@@ -140,3 +140,96 @@ postgres_stop_throwaway() {
   fi
   POSTGRES_THROWAWAY_DIR=
 }
+
+# The throwaway cluster's stop command, for a developer who keeps it running.
+postgres_throwaway_stop_command() {
+  local prefix=""
+  [ "$(id -u)" = 0 ] && prefix="runuser -u postgres -- "
+  echo "${prefix}$(postgres_bin_dir)/pg_ctl -D $POSTGRES_THROWAWAY_DIR/data stop && rm -rf $POSTGRES_THROWAWAY_DIR"
+}
+
+# --- test databases ------------------------------------------------------------
+#
+# #[sqlx::test] gives each test a database of its own, `_sqlx_test_<hash of the
+# test's path>`, recorded in the `_sqlx_test.databases` table of DATABASE_URL's
+# database. It drops it when the test passes, but that drop fails when the
+# test's last connections are still closing ("being accessed by other users";
+# sqlx only prints it), and it keeps a failed or killed test's database. So
+# postgres_test_run_begin points DATABASE_URL at a database of this run's own,
+# whose table then lists exactly this run's test databases, and
+# postgres_test_run_end drops those and it. Other databases, other runs' test
+# databases among them, are never touched.
+
+# postgres_url_with_database URL NAME: URL with its database replaced by NAME.
+postgres_url_with_database() {
+  local url=$1 query="" rest
+  if [[ $url == *\?* ]]; then
+    query="?${url#*\?}"
+    url=${url%%\?*}
+  fi
+  rest=${url#*://}
+  [[ $rest != */* ]] || url="${url%%://*}://${rest%%/*}"
+  echo "$url/$2$query"
+}
+
+# postgres_drop_database ADMIN_URL NAME: drops NAME, waiting up to 5 s for its
+# last connections to close.
+postgres_drop_database() {
+  local err="" _
+  for _ in $(seq 1 50); do
+    err=$(psql "$1" -Atqc "drop database if exists \"$2\"" 2>&1 >/dev/null) && return 0
+    [[ $err == *"being accessed by other users"* ]] || break
+    sleep 0.1
+  done
+  echo "could not drop test database $2: $err" >&2
+  return 1
+}
+
+# postgres_test_run_begin: creates this run's database (the master database of
+# #[sqlx::test]) on DATABASE_URL's server and points DATABASE_URL at it.
+postgres_test_run_begin() {
+  POSTGRES_TEST_ADMIN_URL=$DATABASE_URL
+  local name
+  name="jobs_test_run_$(date +%Y%m%d_%H%M%S)_$$"
+  psql "$POSTGRES_TEST_ADMIN_URL" -Atqc "create database \"$name\"" >/dev/null
+  POSTGRES_TEST_RUN_DB=$name
+  DATABASE_URL=$(postgres_url_with_database "$POSTGRES_TEST_ADMIN_URL" "$name")
+  export DATABASE_URL
+}
+
+# postgres_test_run_end STATUS: drops the test databases this run left, then
+# its own database. After a failed run (STATUS not 0) with
+# KEEP_TEST_DATABASES=1, keeps them instead, lists them and sets
+# POSTGRES_TEST_KEPT.
+postgres_test_run_end() {
+  [ -n "${POSTGRES_TEST_RUN_DB:-}" ] || return 0
+  local status=$1 run_url=$DATABASE_URL admin=$POSTGRES_TEST_ADMIN_URL names name failed=0 dropped=0
+  # The table is missing when no database test ran.
+  names=$(psql "$run_url" -Atqc "select db_name from _sqlx_test.databases order by test_path" 2>/dev/null) || names=""
+  if [ "$status" != 0 ] && [ "${KEEP_TEST_DATABASES:-}" = 1 ] && [ -n "$names" ]; then
+    export POSTGRES_TEST_KEPT=1
+    local drops=""
+    echo "KEEP_TEST_DATABASES=1: kept the databases of the tests that failed (or were stopped, or whose drop failed):"
+    while read -r path name; do
+      echo "  $path: psql $(postgres_url_with_database "$admin" "$name")"
+      drops+=" -c 'drop database \"$name\"'"
+    done < <(psql "$run_url" -AtqF ' ' -c "select test_path, db_name from _sqlx_test.databases order by test_path")
+    echo "  drop them, and this run's database, when done:"
+    echo "    psql '$admin'$drops -c 'drop database \"$POSTGRES_TEST_RUN_DB\"'"
+    return 0
+  fi
+  for name in $names; do
+    # Only sqlx's own names; anything else in the table is left alone.
+    [[ $name =~ ^_sqlx_test_[A-Za-z0-9_]+$ ]] || continue
+    if postgres_drop_database "$admin" "$name"; then
+      dropped=$((dropped + 1))
+    else
+      failed=1
+    fi
+  done
+  [ "$dropped" = 0 ] || echo "dropped the $dropped test database(s) this run left"
+  postgres_drop_database "$admin" "$POSTGRES_TEST_RUN_DB" || failed=1
+  DATABASE_URL=$admin
+  POSTGRES_TEST_RUN_DB=
+  return "$failed"
+}
