@@ -82,10 +82,20 @@ fn claims() -> Value {
     })
 }
 
-fn sign(claims: &Value, key: &EncodingKey) -> String {
-    let mut header = Header::new(Algorithm::RS256);
+/// A header naming the listed key, signed with `alg`.
+fn header(alg: Algorithm) -> Header {
+    let mut header = Header::new(alg);
     header.kid = Some(KID.to_owned());
-    encode(&header, claims, key).expect("token")
+    header
+}
+
+fn sign(claims: &Value, key: &EncodingKey) -> String {
+    encode(&header(Algorithm::RS256), claims, key).expect("token")
+}
+
+/// A token signed with the listed key under `header`.
+fn token_with_header(header: &Header, claims: &Value) -> String {
+    encode(header, claims, &keys().signing).expect("token")
 }
 
 fn token(claims: &Value) -> String {
@@ -265,4 +275,73 @@ async fn a_valid_token_for_another_account_is_403(pool: PgPool) {
         claims.remove("email");
     }
     assert_refused(&worker, Some(&token(&no_email)), 403, "forbidden").await;
+}
+
+/// Asserts a 401 whose detail mentions `words`.
+async fn assert_unauthorized_because(worker: &TestWorker, token: &str, words: &str) {
+    let problem = assert_refused(worker, Some(token), 401, "unauthorized").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(words)),
+        "expected `{words}` in {problem}"
+    );
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_without_aud_iss_or_exp_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    for claim in ["aud", "iss", "exp"] {
+        let mut claims = claims();
+        if let Some(claims) = claims.as_object_mut() {
+            claims.remove(claim);
+        }
+        assert_unauthorized_because(&worker, &token(&claims), claim).await;
+    }
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_signed_with_anything_but_rs256_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    // The listed RSA key itself, so only the algorithm is wrong.
+    for alg in [Algorithm::RS512, Algorithm::PS256] {
+        let token = token_with_header(&header(alg), &claims());
+        assert_unauthorized_because(&worker, &token, "RS256").await;
+    }
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_not_valid_yet_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut claims = claims();
+    claims["nbf"] = json!(now() + 600);
+    assert_unauthorized_because(&worker, &token(&claims), "not valid yet").await;
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_issued_in_the_future_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut claims = claims();
+    claims["iat"] = json!(now() + 600);
+    assert_unauthorized_because(&worker, &token(&claims), "issued in the future").await;
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_a_few_seconds_early_is_accepted_as_clock_skew(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut claims = claims();
+    claims["iat"] = json!(now() + 3);
+    claims["nbf"] = json!(now() + 3);
+    let (response, _) = push_with(&worker, Some(&token(&claims))).await;
+    assert_ack(response, "completed").await;
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_with_a_critical_header_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut header = header(Algorithm::RS256);
+    header.crit = Some(vec!["urn:example:must-understand".to_owned()]);
+    header.extras.insert("urn:example:must-understand", true);
+    let token = token_with_header(&header, &claims());
+    assert_unauthorized_because(&worker, &token, "crit").await;
 }

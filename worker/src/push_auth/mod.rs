@@ -14,11 +14,16 @@
 //!   the claims it returns.
 //!
 //! It fetches keys with no timeout, so the whole call is bounded here.
+//!
+//! It also verifies whatever algorithm the header names and skips absent
+//! `aud`, `iss` and `nbf` claims, so [`token`] checks those around it.
+
+mod token;
 
 use crate::error::WorkerError;
 use google_cloud_auth::credentials::idtoken::verifier::{Builder, Map, Value, Verifier};
 use std::error::Error as _;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 use tokio::sync::Mutex;
 use url::Url;
@@ -41,6 +46,7 @@ pub struct PushAuthSettings {
 
 /// Why a push was not authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum PushAuthError {
     /// No bearer token.
     #[error("send `Authorization: Bearer <OIDC token>`")]
@@ -98,17 +104,27 @@ impl PushVerifier {
             })
             .filter(|token| !token.is_empty())
             .ok_or(PushAuthError::Missing)?;
+        token::check_header(token)?;
         let verified = tokio::time::timeout(VERIFY_TIMEOUT, async {
             self.verifier.lock().await.verify(token).await
         })
         .await
         .map_err(|_| PushAuthError::KeysUnavailable("the key fetch timed out".to_owned()))?;
         let claims = verified.map_err(|err| refusal(&err))?;
+        token::check_claims(&claims, unix_now(), CLOCK_SKEW.as_secs())?;
         if !is_account(&claims, &self.service_account) {
             return Err(PushAuthError::WrongAccount);
         }
         Ok(())
     }
+}
+
+/// Seconds since the Unix epoch, as JWT times count them.
+fn unix_now() -> u64 {
+    // A clock before 1970 reads as 0, which only makes `nbf`/`iat` stricter.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
 }
 
 /// Whether the claims name `account` as a verified email.
@@ -131,7 +147,7 @@ fn refusal(err: &google_cloud_auth::credentials::idtoken::verifier::Error) -> Pu
     if err.is_decode() {
         return PushAuthError::Invalid("not a JWT".to_owned());
     }
-    PushAuthError::Invalid(rejection(jwt_error(err)).to_owned())
+    PushAuthError::Invalid(rejection(jwt_error(err)))
 }
 
 /// The `jsonwebtoken` error under the verifier's, which says which check failed.
@@ -148,17 +164,20 @@ fn jwt_error(
     None
 }
 
-fn rejection(err: Option<&jsonwebtoken::errors::Error>) -> &'static str {
+fn rejection(err: Option<&jsonwebtoken::errors::Error>) -> String {
     use jsonwebtoken::errors::ErrorKind;
-    match err.map(jsonwebtoken::errors::Error::kind) {
+    let words = match err.map(jsonwebtoken::errors::Error::kind) {
         Some(ErrorKind::ExpiredSignature) => "the token has expired",
         Some(ErrorKind::ImmatureSignature) => "the token is not valid yet",
         Some(ErrorKind::InvalidAudience) => "the token is for another audience",
         Some(ErrorKind::InvalidIssuer) => "the token was not issued by Google",
         Some(ErrorKind::InvalidSignature) => "the token's signature does not verify",
-        Some(ErrorKind::MissingRequiredClaim(_)) => "the token lacks a required claim",
+        Some(ErrorKind::MissingRequiredClaim(claim)) => {
+            return format!("the token lacks the `{claim}` claim");
+        }
         _ => "the token is not a valid ID token",
-    }
+    };
+    words.to_owned()
 }
 
 #[cfg(test)]
