@@ -8,6 +8,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -22,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 const KID: &str = "test-key-1";
 const AUDIENCE: &str = "https://jobs-worker.example.run.app/pubsub/push";
@@ -82,33 +84,77 @@ fn claims() -> Value {
     })
 }
 
-fn sign(claims: &Value, key: &EncodingKey) -> String {
-    let mut header = Header::new(Algorithm::RS256);
+/// A header naming the listed key, signed with `alg`.
+fn header(alg: Algorithm) -> Header {
+    let mut header = Header::new(alg);
     header.kid = Some(KID.to_owned());
-    encode(&header, claims, key).expect("token")
+    header
+}
+
+fn sign(claims: &Value, key: &EncodingKey) -> String {
+    encode(&header(Algorithm::RS256), claims, key).expect("token")
+}
+
+/// A token signed with the listed key under `header`.
+fn token_with_header(header: &Header, claims: &Value) -> String {
+    encode(header, claims, &keys().signing).expect("token")
 }
 
 fn token(claims: &Value) -> String {
     sign(claims, &keys().signing)
 }
 
-/// Serves the JWKS on a free port after `delay`, counting fetches.
-async fn jwks_server(delay: Duration) -> (String, Arc<AtomicUsize>) {
+/// A token with the right claims, signed with a key the JWKS does not list under `kid`.
+fn forged(kid: &str) -> String {
+    let mut header = header(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    encode(&header, &claims(), &keys().impostor).expect("token")
+}
+
+/// How the test JWKS endpoint answers.
+#[derive(Debug, Clone, Copy)]
+enum Jwks {
+    /// The keys, after a delay.
+    After(Duration),
+    /// The keys at once the first time; later fetches hang until released.
+    HangingAfterTheFirst,
+    /// 500, every time.
+    Failing,
+}
+
+/// Serves the JWKS on a free port as `mode` says, counting fetches; later
+/// fetches of [`Jwks::HangingAfterTheFirst`] wait for a permit of the semaphore.
+async fn jwks_server(mode: Jwks) -> (String, Arc<AtomicUsize>, Arc<Semaphore>) {
     let fetches = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(Semaphore::new(0));
+    let state = (fetches.clone(), release.clone());
     let app = Router::new()
         .route(
             "/oauth2/v3/certs",
-            get(move |State(fetches): State<Arc<AtomicUsize>>| async move {
-                fetches.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(delay).await;
-                axum::Json(keys().jwks.clone())
-            }),
+            get(
+                move |State((fetches, release)): State<(Arc<AtomicUsize>, Arc<Semaphore>)>| async move {
+                    let earlier = fetches.fetch_add(1, Ordering::SeqCst);
+                    match mode {
+                        Jwks::After(delay) => tokio::time::sleep(delay).await,
+                        Jwks::HangingAfterTheFirst if earlier > 0 => {
+                            let _permit = release.acquire().await;
+                        }
+                        Jwks::HangingAfterTheFirst => {}
+                        Jwks::Failing => return Err(StatusCode::INTERNAL_SERVER_ERROR),
+                    }
+                    Ok(axum::Json(keys().jwks.clone()))
+                },
+            ),
         )
-        .with_state(fetches.clone());
+        .with_state(state);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind jwks");
     let port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://127.0.0.1:{port}/oauth2/v3/certs"), fetches)
+    (
+        format!("http://127.0.0.1:{port}/oauth2/v3/certs"),
+        fetches,
+        release,
+    )
 }
 
 /// A worker that requires push tokens, and the JWKS fetch counter.
@@ -121,7 +167,16 @@ async fn guarded_worker_with_keys_after(
     pool: PgPool,
     delay: Duration,
 ) -> (TestWorker, Arc<AtomicUsize>) {
-    let (jwks_url, fetches) = jwks_server(delay).await;
+    let (worker, fetches, _) = guarded_worker_with(pool, Jwks::After(delay)).await;
+    (worker, fetches)
+}
+
+/// As [`guarded_worker`], with a JWKS endpoint that answers as `mode` says.
+async fn guarded_worker_with(
+    pool: PgPool,
+    mode: Jwks,
+) -> (TestWorker, Arc<AtomicUsize>, Arc<Semaphore>) {
+    let (jwks_url, fetches, release) = jwks_server(mode).await;
     let options = WorkerOptions {
         push_auth: Some(PushAuthSettings {
             audience: AUDIENCE.to_owned(),
@@ -130,7 +185,7 @@ async fn guarded_worker_with_keys_after(
         }),
         ..WorkerOptions::default()
     };
-    (spawn_worker_with(pool, options).await, fetches)
+    (spawn_worker_with(pool, options).await, fetches, release)
 }
 
 /// Pushes a pending noop job's message with `token`.
@@ -265,4 +320,144 @@ async fn a_valid_token_for_another_account_is_403(pool: PgPool) {
         claims.remove("email");
     }
     assert_refused(&worker, Some(&token(&no_email)), 403, "forbidden").await;
+}
+
+/// Asserts a 401 whose detail mentions `words`.
+async fn assert_unauthorized_because(worker: &TestWorker, token: &str, words: &str) {
+    let problem = assert_refused(worker, Some(token), 401, "unauthorized").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(words)),
+        "expected `{words}` in {problem}"
+    );
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_without_aud_iss_or_exp_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    for claim in ["aud", "iss", "exp"] {
+        let mut claims = claims();
+        if let Some(claims) = claims.as_object_mut() {
+            claims.remove(claim);
+        }
+        assert_unauthorized_because(&worker, &token(&claims), claim).await;
+    }
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_signed_with_anything_but_rs256_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    // The listed RSA key itself, so only the algorithm is wrong.
+    for alg in [Algorithm::RS512, Algorithm::PS256] {
+        let token = token_with_header(&header(alg), &claims());
+        assert_unauthorized_because(&worker, &token, "RS256").await;
+    }
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_not_valid_yet_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut claims = claims();
+    claims["nbf"] = json!(now() + 600);
+    assert_unauthorized_because(&worker, &token(&claims), "not valid yet").await;
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_issued_in_the_future_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut claims = claims();
+    claims["iat"] = json!(now() + 600);
+    assert_unauthorized_because(&worker, &token(&claims), "issued in the future").await;
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_a_few_seconds_early_is_accepted_as_clock_skew(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut claims = claims();
+    claims["iat"] = json!(now() + 3);
+    claims["nbf"] = json!(now() + 3);
+    let (response, _) = push_with(&worker, Some(&token(&claims))).await;
+    assert_ack(response, "completed").await;
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_with_a_critical_header_is_401(pool: PgPool) {
+    let (worker, _) = guarded_worker(pool).await;
+    let mut header = header(Algorithm::RS256);
+    header.crit = Some(vec!["urn:example:must-understand".to_owned()]);
+    header.extras.insert("urn:example:must-understand", true);
+    let token = token_with_header(&header, &claims());
+    assert_unauthorized_because(&worker, &token, "crit").await;
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_token_for_a_key_the_jwks_does_not_list_is_401(pool: PgPool) {
+    let (worker, fetches) = guarded_worker(pool).await;
+    assert_unauthorized_because(&worker, &forged("unknown-key"), "signing key").await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn forged_pushes_with_unknown_keys_do_not_fetch_the_keys_each_time(pool: PgPool) {
+    let (worker, fetches) = guarded_worker(pool).await;
+    let (response, _) = push_with(&worker, Some(&token(&claims()))).await;
+    assert_ack(response, "completed").await;
+    let tokens: Vec<String> = (0..20).map(|n| forged(&format!("forged-{n}"))).collect();
+    let pushes = tokens.iter().map(|token| push_with(&worker, Some(token)));
+    for (response, _) in futures::future::join_all(pushes).await {
+        assert_problem(response, 401, "unauthorized").await;
+    }
+    // One fetch for the valid push; a second only if this test stalled for
+    // longer than the refresh throttle, never one per forged push.
+    let fetched = fetches.load(Ordering::SeqCst);
+    assert!(fetched <= 2, "{fetched} fetches");
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_valid_push_is_not_held_up_by_forged_ones_while_the_keys_are_slow(pool: PgPool) {
+    let (worker, fetches, release) = guarded_worker_with(pool, Jwks::HangingAfterTheFirst).await;
+    let valid = token(&claims());
+    let (response, _) = push_with(&worker, Some(&valid)).await;
+    assert_ack(response, "completed").await;
+
+    let tokens: Vec<String> = (0..4).map(|n| forged(&format!("forged-{n}"))).collect();
+    let forged_pushes =
+        futures::future::join_all(tokens.iter().map(|t| push_with(&worker, Some(t))));
+    tokio::pin!(forged_pushes);
+    // Go on once the forged pushes are answered, or one of them is stuck in a fetch.
+    let early = tokio::select! {
+        answers = &mut forged_pushes => Some(answers),
+        () = async {
+            while fetches.load(Ordering::SeqCst) < 2 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        } => None,
+    };
+    let (response, _) = push_with(&worker, Some(&valid)).await;
+    assert_ack(response, "completed").await;
+
+    release.add_permits(100);
+    let answers = match early {
+        Some(answers) => answers,
+        None => forged_pushes.await,
+    };
+    for (response, _) in answers {
+        assert_problem(response, 401, "unauthorized").await;
+    }
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn while_the_keys_cannot_be_fetched_pushes_are_503_and_the_fetch_is_not_retried_each_time(
+    pool: PgPool,
+) {
+    let (worker, fetches, _) = guarded_worker_with(pool, Jwks::Failing).await;
+    let valid = token(&claims());
+    for _ in 0..3 {
+        let (response, _) = push_with(&worker, Some(&valid)).await;
+        assert_problem(response, 503, "unavailable").await;
+    }
+    // As above: a second fetch only after a stall longer than the throttle.
+    let fetched = fetches.load(Ordering::SeqCst);
+    assert!(fetched <= 2, "{fetched} fetches");
 }
