@@ -33,18 +33,14 @@ enum Command {
 
 /// Runs `api` with `args` (the first is the program name); see
 /// [`jobs_runtime::cli::parse`] for how the command line is read.
-pub async fn run<I, T>(args: I) -> anyhow::Result<()>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let cli: Cli = jobs_runtime::cli::parse(args, |cli: &Cli| &cli.settings.log)?;
+pub async fn run(args: Vec<OsString>) -> anyhow::Result<()> {
+    let cli: Cli = jobs_runtime::cli::parse(args, |cli: &Cli| &cli.settings.server.log)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             jobs_runtime::cli::serve(build(&cli.settings).await?, "jobs API").await?;
         }
         Command::CreateKey { tenant } => {
-            let pool = cli.settings.database.pool();
+            let pool = cli.settings.server.database.pool();
             let created = api_keys::create_key(&pool, &tenant)
                 .await
                 .context("creating the API key (is DATABASE_URL right and migrated?)")?;

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    jobs_api::cli::run(std::env::args_os()).await
+    jobs_api::cli::run(std::env::args_os().collect()).await
 }

@@ -12,19 +12,20 @@ use sqlx::PgPool;
 
 /// Checks the settings, builds the state and binds the listener: what `api` runs.
 pub async fn build(settings: &ApiSettings) -> Result<Server, StartupError> {
-    build_on(settings, settings.database.pool()).await
+    build_on(settings, settings.server.database.pool()).await
 }
 
 /// As [`build`], over an existing `pool` (tests pass their own database's).
 pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, StartupError> {
-    let limits = settings.job_limits.submission_limits()?;
+    let limits = settings.server.job_limits.submission_limits()?;
     let quota = settings.tenant_rate.quota()?;
     if settings.migrate_on_start {
         db::migrate(&pool).await?;
     }
     let jobs = JobStore::new(pool.clone());
     let metrics = Metrics::new();
-    let publisher = JobPublisher::new(&settings.pubsub, jobs.clone(), metrics.clone()).await?;
+    let publisher =
+        JobPublisher::new(&settings.server.pubsub, jobs.clone(), metrics.clone()).await?;
     let state = AppState {
         jobs,
         publisher: publisher.clone(),
@@ -35,7 +36,7 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
         metrics,
     };
     // Submits handed their publish off; a stopping API still sends them.
-    Ok(Server::bind(&settings.listen, app(state))
+    Ok(Server::bind(&settings.server.listen, app(state))
         .await?
         .on_stop(async move { publisher.shutdown().await }))
 }

@@ -16,11 +16,7 @@ struct Cli {
 
 /// Runs `worker` with `args` (the first is the program name); see
 /// [`jobs_runtime::cli::parse`] for how the command line is read.
-pub async fn run<I, T>(args: I) -> anyhow::Result<()>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let cli: Cli = jobs_runtime::cli::parse(args, |cli: &Cli| &cli.settings.log)?;
+pub async fn run(args: Vec<OsString>) -> anyhow::Result<()> {
+    let cli: Cli = jobs_runtime::cli::parse(args, |cli: &Cli| &cli.settings.server.log)?;
     jobs_runtime::cli::serve(build(&cli.settings).await?, "jobs worker").await
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// Checks the settings, builds the state with the built-in job types, and
 /// binds the listener: what `worker` runs.
 pub async fn build(settings: &WorkerSettings) -> Result<Server, StartupError> {
-    build_with(settings, settings.database.pool(), None).await
+    build_with(settings, settings.server.database.pool(), None).await
 }
 
 /// As [`build`], over an existing `pool`, running the job types of
@@ -44,18 +44,19 @@ pub async fn build_with(
     };
     let jobs = JobStore::new(pool);
     let metrics = Metrics::new();
-    let publisher = JobPublisher::new(&settings.pubsub, jobs.clone(), metrics.clone()).await?;
+    let publisher =
+        JobPublisher::new(&settings.server.pubsub, jobs.clone(), metrics.clone()).await?;
     let reconciler = Reconciler::new(jobs.clone(), publisher.clone(), settings.reconciler);
     let state = AppState {
         jobs,
         registry: Arc::new(registry),
         push_auth,
         lease_grace: settings.delivery.lease_grace,
-        job_max_timeout: settings.job_limits.max_timeout(),
+        job_max_timeout: settings.server.job_limits.max_timeout(),
         max_body_bytes: settings.delivery.push_max_body_bytes,
         metrics,
     };
-    Ok(Server::bind(&settings.listen, app(state))
+    Ok(Server::bind(&settings.server.listen, app(state))
         .await?
         .with_task(move |stopping| reconciler.run(stopping))
         .on_stop(async move { publisher.shutdown().await }))

@@ -8,28 +8,14 @@ pub use http::RequestSettings;
 pub use rate_limit::TenantRateSettings;
 
 use clap::Args;
-use jobs_runtime::settings::{
-    DatabaseSettings, JobLimits, ListenSettings, LogSettings, PubSubSettings,
-};
+use jobs_runtime::settings::ServerSettings;
 
 /// Everything the API process needs to start.
 #[derive(Debug, Clone, Args)]
 pub struct ApiSettings {
-    /// Where to listen, and the shutdown drain.
+    /// What every server needs (listen, database, logs, Pub/Sub, job limits).
     #[command(flatten)]
-    pub listen: ListenSettings,
-    /// Database settings.
-    #[command(flatten)]
-    pub database: DatabaseSettings,
-    /// Log settings.
-    #[command(flatten)]
-    pub log: LogSettings,
-    /// Pub/Sub settings.
-    #[command(flatten)]
-    pub pubsub: PubSubSettings,
-    /// The bounds every submitted job is checked against.
-    #[command(flatten)]
-    pub job_limits: JobLimits,
+    pub server: ServerSettings,
     /// Request bodies and API-key checks.
     #[command(flatten)]
     pub requests: RequestSettings,

@@ -78,7 +78,7 @@ pub fn test_settings(pubsub: &PubSubSettings, args: &[&str]) -> ApiSettings {
     let mut settings = Cli::try_parse_from(fixed.iter().chain(args))
         .expect("test settings parse")
         .settings;
-    settings.pubsub = pubsub.clone();
+    settings.server.pubsub = pubsub.clone();
     settings
 }
 

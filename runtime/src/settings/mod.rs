@@ -14,7 +14,30 @@ pub use listen::ListenSettings;
 pub use log::{LogFormat, LogSettings};
 pub use pubsub::PubSubSettings;
 
+use clap::Args;
 use std::time::Duration;
+
+/// What every server needs: where it listens, its database, logs, Pub/Sub and
+/// the bounds of every job. Each server's settings flatten it once.
+#[derive(Debug, Clone, Args)]
+pub struct ServerSettings {
+    /// Where to listen, and the shutdown drain.
+    #[command(flatten)]
+    pub listen: ListenSettings,
+    /// Database settings.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// Log settings.
+    #[command(flatten)]
+    pub log: LogSettings,
+    /// Where job messages are published.
+    #[command(flatten)]
+    pub pubsub: PubSubSettings,
+    /// The bounds of every job: the API checks submissions against them and
+    /// the worker cuts runs at the longest timeout.
+    #[command(flatten)]
+    pub job_limits: JobLimits,
+}
 
 /// A setting that is valid alone but not with the others; start-up stops
 /// with it, and the message names the environment variable to fix.

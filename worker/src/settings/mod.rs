@@ -11,28 +11,14 @@ pub use reconciler::ReconcilerSettings;
 
 use clap::Args;
 use jobs_job_types::HandlerSettings;
-use jobs_runtime::settings::{
-    DatabaseSettings, JobLimits, ListenSettings, LogSettings, PubSubSettings,
-};
+use jobs_runtime::settings::ServerSettings;
 
 /// Everything the worker process needs to start.
 #[derive(Debug, Clone, Args)]
 pub struct WorkerSettings {
-    /// Where to listen, and the shutdown drain.
+    /// What every server needs (listen, database, logs, Pub/Sub, job limits).
     #[command(flatten)]
-    pub listen: ListenSettings,
-    /// Database settings.
-    #[command(flatten)]
-    pub database: DatabaseSettings,
-    /// Log settings.
-    #[command(flatten)]
-    pub log: LogSettings,
-    /// Pub/Sub settings, for the reconciler's publishes.
-    #[command(flatten)]
-    pub pubsub: PubSubSettings,
-    /// The bounds of every job; the worker cuts runs at the longest timeout.
-    #[command(flatten)]
-    pub job_limits: JobLimits,
+    pub server: ServerSettings,
     /// How the reconciler paces itself.
     #[command(flatten)]
     pub reconciler: ReconcilerSettings,
@@ -68,9 +54,12 @@ mod tests {
     fn defaults_leave_push_auth_off_and_cap_jobs_at_540_seconds() {
         let settings = parse(&[]);
         assert!(settings.push_auth.checked().expect("consistent").is_none());
-        assert_eq!(settings.job_limits.max_timeout(), Duration::from_secs(540));
+        assert_eq!(
+            settings.server.job_limits.max_timeout(),
+            Duration::from_secs(540)
+        );
         assert_eq!(settings.delivery.lease_grace, Duration::from_secs(30));
-        assert_eq!(settings.listen.port, 8080);
+        assert_eq!(settings.server.listen.port, 8080);
         assert_eq!(
             settings.handlers.email_from.email.to_string(),
             "jobs@localhost"
