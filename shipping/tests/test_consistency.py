@@ -30,7 +30,7 @@ CLOUD_RUN_JOBS = {"jobs-migrate": "migrate"}
 
 # Crates whose code runs in production; the emulator only mentions these
 # names in its own examples and tests, which prove nothing about the service.
-SERVICE_CRATES = ["domain", "api", "worker"]
+SERVICE_CRATES = ["domain", "runtime", "job_types", "api", "worker"]
 
 
 # --- helpers that read Terraform's view of the services ------------------
@@ -237,7 +237,7 @@ def test_the_jobs_topic_setting_names_the_jobs_topic_everywhere():
 def test_the_code_defaults_jobs_topic_to_the_jobs_topic():
     assert src.env_default(SERVICE_CRATES, "JOBS_TOPIC") == JOBS_TOPIC, (
         'expected a clap argument with env = "JOBS_TOPIC" and default_value = "jobs" '
-        "in domain/, api/ or worker/"
+        "in domain/, runtime/, job_types/, api/ or worker/"
     )
 
 
@@ -298,7 +298,7 @@ def test_cloud_build_push_settings_match_the_terraform_push_identity():
 )
 def test_the_service_code_names_the_pubsub_resource(name):
     assert name in src.rust_string_literals(SERVICE_CRATES), (
-        f'no "{name}" string constant in domain/, api/ or worker/ sources'
+        f'no "{name}" string constant in domain/, runtime/, job_types/, api/ or worker/ sources'
     )
 
 

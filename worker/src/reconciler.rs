@@ -57,7 +57,10 @@ impl Reconciler {
     /// it does not, until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut ticker = tokio::time::interval(self.settings.interval);
+        // The first pass waits one interval, so a process serves before it
+        // competes for leadership.
+        let first = tokio::time::Instant::now() + self.settings.interval;
+        let mut ticker = tokio::time::interval_at(first, self.settings.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut leader: Option<PgConnection> = None;
         loop {

@@ -79,7 +79,8 @@ struct Cli {
 
 /// The settings of a test worker: production's parsing with a free port on
 /// loopback and `options` on top. Pub/Sub (for the
-/// reconciler's publishes) points at a port where nothing listens.
+/// reconciler's publishes) points at a port where nothing listens, and the
+/// reconciler's first pass is an hour away.
 pub fn test_settings(options: &WorkerOptions) -> WorkerSettings {
     let body_limit = format!("--push-max-body-bytes={MAX_BODY_BYTES}");
     let max_timeout = format!(
@@ -96,6 +97,8 @@ pub fn test_settings(options: &WorkerOptions) -> WorkerSettings {
         "--port=0",
         "--shutdown-grace=1",
         "--pubsub-emulator-host=127.0.0.1:1",
+        // These tests drive deliveries; the reconciler is tested through real processes.
+        "--reconcile-interval=3600",
         &body_limit,
         &max_timeout,
         &private,
