@@ -95,6 +95,18 @@ struct Read {
     lease_expired: bool,
 }
 
+impl Read {
+    /// The job's columns and the `due` and `lease_expired` checks of a row.
+    fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::{FromRow, Row};
+        Ok(Read {
+            job: Job::from_row(row)?,
+            due: row.try_get("due")?,
+            lease_expired: row.try_get("lease_expired")?,
+        })
+    }
+}
+
 /// How often a client's change is decided again when the job changed between
 /// the read and the guarded write; a race lost this often means heavy contention.
 const DECIDE_TRIES: usize = 5;
@@ -365,13 +377,8 @@ impl JobStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        use sqlx::{FromRow, Row};
-        let read = Read {
-            job: Job::from_row(&row)?,
-            due: row.try_get("due")?,
-            lease_expired: row.try_get("lease_expired")?,
-        };
-        Ok(Some((row.try_get("won")?, read)))
+        use sqlx::Row;
+        Ok(Some((row.try_get("won")?, Read::from_row(&row)?)))
     }
 
     /// Writes a handler's outcome for the delivery that claimed `job`, in one
@@ -521,11 +528,6 @@ impl JobStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        use sqlx::{FromRow, Row};
-        Ok(Some(Read {
-            job: Job::from_row(&row)?,
-            due: row.try_get("due")?,
-            lease_expired: row.try_get("lease_expired")?,
-        }))
+        Ok(Some(Read::from_row(&row)?))
     }
 }
