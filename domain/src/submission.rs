@@ -77,6 +77,10 @@ impl FieldError {
 
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
+/// The earliest `run_at` accepted. Anything before is surely a mistake, and the
+/// bound keeps far inside PostgreSQL's range (4713 BC), which chrono's exceeds.
+pub const EARLIEST_RUN_AT: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
 impl JobSubmission {
     /// Checks every field and returns the job to store, or every field error at once.
     ///
@@ -96,12 +100,15 @@ impl JobSubmission {
                 "strings and keys must not contain NUL characters",
             ));
         }
+        // serde would read a payload struct from an array as well; only objects are payloads.
+        let is_object = self.payload.is_object();
         match validate_payload(&self.job_type, &self.payload) {
-            Ok(()) => {}
             Err(err @ PayloadError::UnknownType(_)) => {
                 errors.push(FieldError::new("type", err.to_string()))
             }
+            _ if !is_object => errors.push(FieldError::new("payload", "must be a JSON object")),
             Err(PayloadError::Invalid(message)) => errors.push(FieldError::new("payload", message)),
+            Ok(()) => {}
         }
 
         let max_attempts = self.max_attempts.unwrap_or(limits.default_max_attempts);
@@ -131,11 +138,12 @@ impl JobSubmission {
                 None
             }
             (Some(at), None) => {
-                if at > now + Duration::seconds(limits.max_delay_seconds) {
+                if at < EARLIEST_RUN_AT || at > now + Duration::seconds(limits.max_delay_seconds) {
                     errors.push(FieldError::new(
                         "run_at",
                         format!(
-                            "must be at most {} seconds from now",
+                            "must be from {} to {} seconds from now",
+                            EARLIEST_RUN_AT.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                             limits.max_delay_seconds
                         ),
                     ));
@@ -166,14 +174,17 @@ impl JobSubmission {
             }
             (header, body) => header.or(body),
         };
+        // Characters, not bytes, as the column's `length()` check counts them.
         if let Some(key) = &key
             && (key.is_empty()
-                || key.len() > MAX_IDEMPOTENCY_KEY_LEN
+                || key.chars().count() > MAX_IDEMPOTENCY_KEY_LEN
                 || key.chars().any(char::is_control))
         {
             errors.push(FieldError::new(
                 "idempotency_key",
-                format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes with no control characters"),
+                format!(
+                    "must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters with no control characters"
+                ),
             ));
         }
 
@@ -304,6 +315,35 @@ mod tests {
                 .validate(None, &SubmissionLimits::default(), now())
                 .expect_err("must be refused");
             assert_eq!(errors[0].field, "payload");
+        }
+    }
+
+    #[test]
+    fn run_at_is_refused_before_the_unix_epoch_and_past_the_maximum_delay() {
+        let limits = SubmissionLimits::default();
+        let too_late = now() + Duration::seconds(limits.max_delay_seconds + 1);
+        for run_at in [EARLIEST_RUN_AT - Duration::seconds(1), too_late] {
+            let errors = submission(json!({"type": "noop", "payload": {}, "run_at": run_at}))
+                .validate(None, &limits, now())
+                .expect_err("must be refused");
+            assert_eq!(errors[0].field, "run_at");
+        }
+        let job = submission(json!({"type": "noop", "payload": {}, "run_at": EARLIEST_RUN_AT}))
+            .validate(None, &limits, now())
+            .expect("the epoch itself is accepted");
+        assert_eq!(job.run_at, Some(EARLIEST_RUN_AT));
+    }
+
+    #[test]
+    fn a_payload_must_be_an_object_even_where_serde_reads_an_array() {
+        for (job_type, payload) in [("sleep", json!([5])), ("noop", json!(null))] {
+            let errors = submission(json!({"type": job_type, "payload": payload}))
+                .validate(None, &SubmissionLimits::default(), now())
+                .expect_err("must be refused");
+            assert_eq!(
+                errors[0],
+                FieldError::new("payload", "must be a JSON object")
+            );
         }
     }
 

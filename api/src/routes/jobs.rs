@@ -117,6 +117,18 @@ struct JobList {
 
 const DEFAULT_PAGE_SIZE: u32 = 20;
 const MAX_PAGE_SIZE: u32 = 100;
+/// The `type` column's bound, in characters as its `length()` check counts.
+const MAX_TYPE_CHARS: usize = 100;
+
+/// A page size: digits only (`u32`'s parser would take `+5`), from 1 to the maximum.
+fn page_size(raw: &str) -> Option<u32> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse()
+        .ok()
+        .filter(|limit| (1..=MAX_PAGE_SIZE).contains(limit))
+}
 
 /// List jobs, newest first.
 #[utoipa::path(
@@ -143,10 +155,10 @@ async fn list_jobs(
         }
         other => other.and_then(Result::ok),
     };
-    let limit = match query.limit.as_deref().map(str::parse::<u32>) {
+    let limit = match query.limit.as_deref().map(page_size) {
         None => DEFAULT_PAGE_SIZE,
-        Some(Ok(limit)) if (1..=MAX_PAGE_SIZE).contains(&limit) => limit,
-        Some(_) => {
+        Some(Some(limit)) => limit,
+        Some(None) => {
             errors.push(FieldError::new(
                 "limit",
                 format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
@@ -166,11 +178,13 @@ async fn list_jobs(
         }
     };
     if let Some(job_type) = &query.job_type
-        && (job_type.is_empty() || job_type.len() > 100 || job_type.chars().any(char::is_control))
+        && (job_type.is_empty()
+            || job_type.chars().count() > MAX_TYPE_CHARS
+            || job_type.chars().any(char::is_control))
     {
         errors.push(FieldError::new(
             "type",
-            "must be 1 to 100 characters with no control characters",
+            format!("must be 1 to {MAX_TYPE_CHARS} characters with no control characters"),
         ));
     }
     if !errors.is_empty() {

@@ -3,6 +3,7 @@
 mod errors;
 mod health;
 mod helpers;
+mod input;
 mod jobs;
 mod metrics;
 mod publishing;
