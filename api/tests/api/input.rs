@@ -87,6 +87,48 @@ async fn a_payload_that_is_not_a_json_object_is_422(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_control_character_in_an_email_subject_is_422(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    for subject in [
+        "a\u{b}b",
+        "tab\there",
+        "x\u{7f}",
+        "next\u{85}line",
+        "a\r\nBcc: x@y.z",
+    ] {
+        let body = json!({"type": "email", "payload": {
+            "to": ["jane@example.com"], "subject": subject, "body": "hi"
+        }});
+        let message = assert_invalid_field(app.submit_job(&body).await, "payload", subject).await;
+        assert!(message.starts_with("subject:"), "{message}");
+    }
+    assert_eq!(count_jobs(&pool).await, 0);
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn control_characters_in_an_http_header_value_or_url_are_422(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let payloads = [
+        json!({"url": "https://example.com", "headers": {"X-A": "a\u{1}b"}}),
+        json!({"url": "https://example.com", "headers": {"X-A": "a\u{7f}"}}),
+        // The URL parser drops these silently, so the job would call another URL.
+        json!({"url": "https://exa\tmple.com/"}),
+        json!({"url": " https://example.com/"}),
+        json!({"url": "https://example.com/\n"}),
+    ];
+    for payload in payloads {
+        let body = json!({"type": "http", "payload": payload});
+        assert_invalid_field(app.submit_job(&body).await, "payload", &body.to_string()).await;
+    }
+    // A tab is a legal header value character.
+    app.submitted_job(&json!({"type": "http", "payload": {
+        "url": "https://example.com", "headers": {"X-A": "a\tb"}
+    }}))
+    .await;
+    assert_eq!(count_jobs(&pool).await, 1);
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn nul_in_any_text_field_is_422_and_nothing_is_stored(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let cases = [

@@ -59,8 +59,9 @@ impl Payload for EmailPayload {
         {
             return Err("from: not an email address".to_owned());
         }
-        if self.subject.chars().any(|c| c == '\r' || c == '\n') {
-            return Err("subject: must be one line".to_owned());
+        // Any control character, not only CR and LF, would reach the Subject header.
+        if self.subject.chars().any(char::is_control) {
+            return Err("subject: must be one line with no control characters".to_owned());
         }
         Ok(())
     }
@@ -79,5 +80,14 @@ mod tests {
         let bad = json!({"to": ["jane"], "subject": "Hi", "body": "Hello"});
         assert!(validate_payload("email", &bad).is_err());
         assert_eq!(mask_address("jane@example.com"), "ja***@example.com");
+    }
+
+    #[test]
+    fn a_subject_with_any_control_character_is_refused() {
+        for subject in ["a\u{b}b", "a\tb", "a\u{85}b", "a\r\nBcc: x@y.z"] {
+            let payload = json!({"to": ["jane@example.com"], "subject": subject, "body": ""});
+            let err = validate_payload("email", &payload).expect_err(subject);
+            assert!(err.to_string().starts_with("subject:"), "{err}");
+        }
     }
 }

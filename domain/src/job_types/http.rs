@@ -1,5 +1,6 @@
 use super::Payload;
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use url::Url;
 
@@ -11,6 +12,7 @@ pub struct HttpPayload {
     #[serde(default = "default_method")]
     pub method: String,
     /// Absolute `http` or `https` URL.
+    #[serde(deserialize_with = "url_as_written")]
     pub url: Url,
     /// Request headers.
     #[serde(default)]
@@ -21,11 +23,28 @@ pub struct HttpPayload {
     pub timeout_seconds: Option<u32>,
 }
 
+/// A URL parsed only if it has no whitespace or control character, which the
+/// parser would drop silently, so that the job calls the URL the client wrote.
+fn url_as_written<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Url, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(D::Error::custom(
+            "must not contain whitespace or control characters",
+        ));
+    }
+    Url::parse(&raw).map_err(|err| D::Error::custom(format_args!("not a valid URL: {err}")))
+}
+
 fn default_method() -> String {
     "GET".to_owned()
 }
 
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// A header value may hold tab but no other ASCII control character (RFC 9110 field-value).
+fn is_header_value_byte(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7f)
+}
 
 impl Payload for HttpPayload {
     fn validate(&self) -> Result<(), String> {
@@ -43,8 +62,10 @@ impl Payload for HttpPayload {
             if !name_ok {
                 return Err(format!("headers: `{name}` is not a valid header name"));
             }
-            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-                return Err(format!("headers.{name}: must not contain CR, LF or NUL"));
+            if !value.bytes().all(is_header_value_byte) {
+                return Err(format!(
+                    "headers.{name}: must not contain control characters other than tab"
+                ));
             }
         }
         if self.timeout_seconds == Some(0) {
@@ -73,5 +94,24 @@ mod tests {
         assert!(
             validate_payload("http", &json!({"url": "http://x.test", "method": "BREW"})).is_err()
         );
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_header_values_and_urls_but_tab_is_a_legal_value() {
+        for value in ["a\u{1}b", "a\u{7f}", "a\u{0}"] {
+            let payload = json!({"url": "http://x.test", "headers": {"X": value}});
+            assert!(validate_payload("http", &payload).is_err(), "{value:?}");
+        }
+        let tab = json!({"url": "http://x.test", "headers": {"X": "a\tb"}});
+        assert!(validate_payload("http", &tab).is_ok());
+        for url in [
+            "http://x.te\tst/",
+            " http://x.test",
+            "http://x.test/\n",
+            "http://x.test/\u{85}",
+        ] {
+            let err = validate_payload("http", &json!({"url": url})).expect_err(url);
+            assert!(err.to_string().starts_with("url:"), "{err}");
+        }
     }
 }
