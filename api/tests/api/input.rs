@@ -68,6 +68,89 @@ async fn a_run_at_at_the_unix_epoch_is_the_earliest_accepted_and_runs_at_once(po
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn numbers_beyond_64_bit_integers_are_422_naming_the_field(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let cases = [
+        (
+            r#"{"type":"noop","payload":{"n":18446744073709551616}}"#,
+            "payload.n",
+        ),
+        (
+            r#"{"type":"noop","payload":{"n":123456789012345678901234567890}}"#,
+            "payload.n",
+        ),
+        (
+            r#"{"type":"noop","payload":{"a":[1,{"b":-9223372036854775809}]}}"#,
+            "payload.a[1].b",
+        ),
+        (r#"{"type":"noop","payload":{"f":1e300}}"#, "payload.f"),
+        (
+            r#"{"type":"noop","payload":{"we\"ird":[[-1E+20]]}}"#,
+            "payload.we\"ird[0][0]",
+        ),
+        (
+            r#"{"type":"sleep","payload":{"ms":99999999999999999999999}}"#,
+            "payload.ms",
+        ),
+        (
+            r#"{"type":"noop","payload":{},"max_attempts":100000000000000000000}"#,
+            "max_attempts",
+        ),
+    ];
+    for (body, field) in cases {
+        let message = assert_invalid_field(submit_raw(&app, body).await, field, body).await;
+        assert!(message.contains("18446744073709551615"), "{message}");
+    }
+    assert_eq!(count_jobs(&pool).await, 0);
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn the_largest_64_bit_integers_in_a_payload_are_stored_exactly(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let body =
+        r#"{"type":"noop","payload":{"max":18446744073709551615,"min":-9223372036854775808}}"#;
+    let response = submit_raw(&app, body).await;
+    assert_eq!(response.status(), 202);
+    let job: Value = response.json().await.expect("job");
+    let location = format!("/v1/jobs/{}", job["id"].as_str().expect("id"));
+    let stored = app.get(&location).await.text().await.expect("body");
+    assert!(stored.contains(r#""max":18446744073709551615"#), "{stored}");
+    assert!(stored.contains(r#""min":-9223372036854775808"#), "{stored}");
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn whole_numbers_written_with_a_fraction_or_exponent_are_integers(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    // JSON Schema, so the OpenAPI document, counts 2.0 as an integer.
+    let body = r#"{"type":"sleep","payload":{"ms":5.0},"max_attempts":2.0,"delay_seconds":1e1}"#;
+    let response = submit_raw(&app, body).await;
+    assert_eq!(response.status(), 202);
+    let job: Value = response.json().await.expect("job");
+    assert_eq!(job["max_attempts"], 2);
+    assert_eq!(job["payload"], json!({"ms": 5}));
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn huge_numbers_in_job_options_are_422_naming_the_field(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let cases = [
+        (r#""max_attempts":2147483648"#, "max_attempts"),
+        (r#""max_attempts":-2147483649"#, "max_attempts"),
+        (r#""max_attempts":1.5"#, "max_attempts"),
+        (r#""timeout_seconds":2147483648"#, "timeout_seconds"),
+        (r#""timeout_seconds":0"#, "timeout_seconds"),
+        (r#""delay_seconds":9223372036854775807"#, "delay_seconds"),
+        (r#""delay_seconds":-9223372036854775808"#, "delay_seconds"),
+        (r#""delay_seconds":9223372036854775808"#, "delay_seconds"),
+    ];
+    for (option, field) in cases {
+        let body = format!(r#"{{"type":"noop","payload":{{}},{option}}}"#);
+        assert_invalid_field(submit_raw(&app, &body).await, field, &body).await;
+    }
+    assert_eq!(count_jobs(&pool).await, 0);
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn a_payload_that_is_not_a_json_object_is_422(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     for (job_type, payload) in [
