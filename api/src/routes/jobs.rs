@@ -31,11 +31,16 @@ pub fn router() -> OpenApiRouter<AppState> {
     request_body = JobSubmission,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the submit safe to repeat")),
     responses(
-        (status = 202, description = "Stored as pending", body = Job),
-        (status = 200, description = "Replay of an earlier submit with the same key", body = Job),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 429, body = Problem), (status = 409, body = Problem),
-        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
-        (status = 503, body = Problem),
+        (status = 202, description = "Stored as pending", body = Job, headers(("Location" = String, description = "The job's URL"))),
+        (status = 200, description = "Replay of an earlier submit with the same key", body = Job, headers(("Location" = String, description = "The job's URL"))),
+        (status = 400, description = "The body is not JSON", body = Problem),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 409, description = "The idempotency key was used with another body", body = Problem),
+        (status = 413, description = "The body is over the size limit", body = Problem),
+        (status = 415, description = "The body is not `application/json`", body = Problem),
+        (status = 422, description = "Invalid fields, listed in `errors`", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
     ),
     security(("api_key" = []))
 )]
@@ -78,7 +83,13 @@ async fn submit_job(
 #[utoipa::path(
     get, path = "/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, body = Job), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem)),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 404, description = "No such job for this tenant", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
+    ),
     security(("api_key" = []))
 )]
 async fn get_job(
@@ -134,7 +145,14 @@ fn page_size(raw: &str) -> Option<u32> {
 #[utoipa::path(
     get, path = "/v1/jobs", tag = "jobs",
     params(ListQuery),
-    responses((status = 200, body = JobList), (status = 401, body = Problem), (status = 429, body = Problem), (status = 422, body = Problem)),
+    responses(
+        (status = 200, description = "One page of jobs", body = JobList),
+        (status = 400, description = "The query string cannot be read", body = Problem),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 422, description = "Invalid parameters, listed in `errors`", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
+    ),
     security(("api_key" = []))
 )]
 async fn list_jobs(
@@ -206,8 +224,12 @@ async fn list_jobs(
     post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
-        (status = 200, body = Job), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem),
+        (status = 200, description = "The job as it is now", body = Job),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 404, description = "No such job for this tenant", body = Problem),
         (status = 409, description = "The job is not pending", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
     ),
     security(("api_key" = []))
 )]
@@ -224,8 +246,12 @@ async fn cancel_job(
     post, path = "/v1/jobs/{id}/retry", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
     responses(
-        (status = 200, body = Job), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem),
+        (status = 200, description = "The job as it is now", body = Job),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 404, description = "No such job for this tenant", body = Problem),
         (status = 409, description = "The job is not failed or cancelled", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
     ),
     security(("api_key" = []))
 )]
@@ -252,7 +278,13 @@ struct JobEvents {
 #[utoipa::path(
     get, path = "/v1/jobs/{id}/events", tag = "jobs",
     params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, body = JobEvents), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem)),
+    responses(
+        (status = 200, description = "The job's history", body = JobEvents),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 404, description = "No such job for this tenant", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
+    ),
     security(("api_key" = []))
 )]
 async fn job_events(

@@ -6,5 +6,6 @@ mod helpers;
 mod input;
 mod jobs;
 mod metrics;
+mod openapi;
 mod publishing;
 mod tenants;
