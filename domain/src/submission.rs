@@ -1,15 +1,23 @@
 //! A client's job request and the rules that turn it into a [`NewJob`].
 
 use crate::job::{Idempotency, NewJob};
-use crate::job_types::{PayloadError, validate_payload};
+use crate::job_types::{EmailPayload, HttpPayload, PayloadError, SleepPayload, validate_payload};
 use chrono::{DateTime, Duration, Utc};
+use schema::{NO_CONTROL_PATTERN, NO_NUL_PATTERN, integer, nullable, text};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
+use std::borrow::Cow;
+use utoipa::openapi::schema::{
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ArrayBuilder, Discriminator, KnownFormat,
+    ObjectBuilder, OneOfBuilder, Schema, SchemaFormat,
+};
+use utoipa::openapi::{Ref, RefOr, Type};
+use utoipa::{PartialSchema, ToSchema};
 
-/// The body of `POST /v1/jobs`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// The body of `POST /v1/jobs`. Its OpenAPI schema is written out below
+/// ([`submission_schemas`]) because it depends on `type` and on the limits.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSubmission {
     /// A registered job type: `http`, `email`, `noop` or `sleep`.
@@ -222,6 +230,226 @@ impl JobSubmission {
     }
 }
 
+/// The job types and the component name of each one's payload schema, in
+/// registry order; a test keeps it equal to [`crate::job_types::KNOWN_TYPES`].
+const TYPED_PAYLOADS: [(&str, &str); 4] = [
+    ("http", "HttpPayload"),
+    ("email", "EmailPayload"),
+    ("noop", "NoopPayload"),
+    ("sleep", "SleepPayload"),
+];
+
+/// The component name of the submission schema for one job type: `HttpJobSubmission`.
+fn variant_name(payload: &str) -> String {
+    format!("{}JobSubmission", payload.trim_end_matches("Payload"))
+}
+
+/// The OpenAPI components behind [`JobSubmission`] for these limits: one
+/// schema per job type, each with its payload's, so the document refuses
+/// exactly what [`JobSubmission::validate`] refuses.
+pub fn submission_schemas(limits: &SubmissionLimits) -> Vec<(String, RefOr<Schema>)> {
+    let mut schemas: Vec<(String, RefOr<Schema>)> = TYPED_PAYLOADS
+        .iter()
+        .map(|(job_type, payload)| (variant_name(payload), variant(job_type, payload, limits)))
+        .collect();
+    schemas.extend([
+        ("HttpPayload".to_owned(), HttpPayload::schema()),
+        ("EmailPayload".to_owned(), EmailPayload::schema()),
+        ("NoopPayload".to_owned(), noop_payload()),
+        ("SleepPayload".to_owned(), SleepPayload::schema()),
+        ("PayloadValue".to_owned(), payload_value()),
+    ]);
+    schemas
+}
+
+/// The submission of one job type: its `type`, its payload, the options.
+fn variant(job_type: &str, payload: &str, limits: &SubmissionLimits) -> RefOr<Schema> {
+    let fields = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "type",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([job_type]))
+                .description(Some("The job type.")),
+        )
+        .property("payload", Ref::from_schema_name(payload))
+        .property(
+            "idempotency_key",
+            nullable(
+                text(
+                    NO_CONTROL_PATTERN,
+                    "Makes the submit safe to repeat: the same key and body return the \
+                     original job. Must equal the Idempotency-Key header when both are given.",
+                )
+                .min_length(Some(1))
+                .max_length(Some(MAX_IDEMPOTENCY_KEY_LEN)),
+            ),
+        )
+        .property(
+            "max_attempts",
+            nullable(integer(
+                1,
+                limits.max_max_attempts,
+                &format!(
+                    "Claims allowed before a retryable error becomes final (default {}).",
+                    limits.default_max_attempts
+                ),
+            )),
+        )
+        .property(
+            "run_at",
+            nullable(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .description(Some(format!(
+                        "Earliest time to run (RFC 3339), from {} to {} seconds from now; \
+                         exclusive with `delay_seconds`.",
+                        EARLIEST_RUN_AT.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        limits.max_delay_seconds
+                    ))),
+            ),
+        )
+        .property(
+            "delay_seconds",
+            nullable(integer(
+                0,
+                limits.max_delay_seconds,
+                "Seconds from now before the job may run; exclusive with `run_at`.",
+            )),
+        )
+        .property(
+            "timeout_seconds",
+            nullable(integer(
+                1,
+                limits.max_timeout_seconds,
+                &format!(
+                    "Longest a single attempt may run (default {}).",
+                    limits.default_timeout_seconds
+                ),
+            )),
+        )
+        .required("type")
+        .required("payload")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    // Not both `run_at` and `delay_seconds`: at least one is absent or null.
+    let one_start = AnyOfBuilder::new()
+        .item(ObjectBuilder::new().property("run_at", ObjectBuilder::new().schema_type(Type::Null)))
+        .item(ObjectBuilder::new().property(
+            "delay_seconds",
+            ObjectBuilder::new().schema_type(Type::Null),
+        ));
+    AllOfBuilder::new()
+        .item(fields)
+        .item(one_start)
+        .description(Some(format!("A job of type `{job_type}`.")))
+        .into()
+}
+
+/// The payload of the `noop` type: any JSON object, ignored.
+fn noop_payload() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(text(NO_NUL_PATTERN, "")))
+        .additional_properties(Some(Ref::from_schema_name("PayloadValue")))
+        .description(Some(
+            "The payload of the `noop` type: any JSON object, ignored.",
+        ))
+        .into()
+}
+
+/// Any JSON value a payload may hold: no NUL in text (jsonb cannot store it)
+/// and numbers within 64-bit integers (larger ones would lose precision).
+fn payload_value() -> RefOr<Schema> {
+    let numbers = ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .minimum(Some(i64::MIN))
+        .maximum(Some(u64::MAX));
+    AnyOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .item(numbers)
+        .item(text(NO_NUL_PATTERN, ""))
+        .item(ArrayBuilder::new().items(Ref::from_schema_name("PayloadValue")))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property_names(Some(text(NO_NUL_PATTERN, "")))
+                .additional_properties(Some(Ref::from_schema_name("PayloadValue"))),
+        )
+        .description(Some(
+            "Any JSON value with no NUL in strings or keys and numbers from \
+             -9223372036854775808 to 18446744073709551615.",
+        ))
+        .into()
+}
+
+impl PartialSchema for JobSubmission {
+    fn schema() -> RefOr<Schema> {
+        let mut discriminator = Discriminator::new("type");
+        let mut one_of = OneOfBuilder::new().description(Some(
+            "The body of `POST /v1/jobs`: a `type` and the payload that type takes, \
+             plus options.",
+        ));
+        for (job_type, payload) in TYPED_PAYLOADS {
+            let name = variant_name(payload);
+            discriminator
+                .mapping
+                .insert(job_type.to_owned(), format!("#/components/schemas/{name}"));
+            one_of = one_of.item(Ref::from_schema_name(name));
+        }
+        one_of.discriminator(Some(discriminator)).into()
+    }
+}
+
+impl ToSchema for JobSubmission {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("JobSubmission")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.extend(submission_schemas(&SubmissionLimits::default()));
+    }
+}
+
+/// JSON Schema building blocks shared by the submission and payload schemas.
+pub(crate) mod schema {
+    use utoipa::openapi::Type;
+    use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType};
+
+    /// Text PostgreSQL can store: anything but NUL.
+    pub const NO_NUL_PATTERN: &str = r"^[^\x00]*$";
+    /// One line of text: no control character (`char::is_control`), NUL included.
+    pub const NO_CONTROL_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+
+    /// A string matching `pattern`.
+    pub fn text(pattern: &str, description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .description((!description.is_empty()).then_some(description))
+    }
+
+    /// An integer from `min` to `max`.
+    pub fn integer(min: impl Into<i64>, max: impl Into<i64>, description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(min.into()))
+            .maximum(Some(max.into()))
+            .description(Some(description))
+    }
+
+    /// The same schema, also allowing `null` (what serde reads as `None`).
+    pub fn nullable(builder: ObjectBuilder) -> Object {
+        let mut object = builder.build();
+        if let SchemaType::Type(single) = object.schema_type {
+            object.schema_type = SchemaType::Array(vec![single, Type::Null]);
+        }
+        object
+    }
+}
+
 fn contains_nul(value: &Value) -> bool {
     match value {
         Value::String(text) => text.contains('\0'),
@@ -345,6 +573,16 @@ mod tests {
                 FieldError::new("payload", "must be a JSON object")
             );
         }
+    }
+
+    #[test]
+    fn the_documented_job_types_are_the_registered_ones() {
+        let documented: Vec<&str> = TYPED_PAYLOADS.iter().map(|(name, _)| *name).collect();
+        let registered: Vec<&str> = crate::job_types::KNOWN_TYPES
+            .iter()
+            .map(|spec| spec.name)
+            .collect();
+        assert_eq!(documented, registered);
     }
 
     #[test]

@@ -29,7 +29,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs",
     request_body = JobSubmission,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the submit safe to repeat")),
+    params((
+        "Idempotency-Key" = Option<String>, Header, nullable = false,
+        description = "Makes the submit safe to repeat; must equal the body's `idempotency_key` when both are given",
+        min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$",
+    )),
     responses(
         (status = 202, description = "Stored as pending", body = Job, headers(("Location" = String, description = "The job's URL"))),
         (status = 200, description = "Replay of an earlier submit with the same key", body = Job, headers(("Location" = String, description = "The job's URL"))),
@@ -82,7 +86,7 @@ async fn submit_job(
 /// Read one job.
 #[utoipa::path(
     get, path = "/v1/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
     responses(
         (status = 200, description = "The job", body = Job),
         (status = 401, description = "No valid API key", body = Problem),
@@ -100,19 +104,28 @@ async fn get_job(
     Ok(Json(state.jobs.get(tenant, id).await?))
 }
 
-/// Query parameters of a listing; read as strings so bad values become field errors.
+/// Query parameters of a listing; read as strings so bad values become field
+/// errors, and documented as the values they are parsed into.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only jobs in this status.
+    #[param(value_type = JobStatus, required = false)]
     status: Option<String>,
-    /// Only jobs of this type.
+    /// Only jobs of this type: 1 to 100 characters, no control characters.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(
+        rename = "type",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     job_type: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// `next_page_token` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$")]
     page_token: Option<String>,
 }
 
@@ -222,7 +235,7 @@ async fn list_jobs(
 /// Cancel a pending job.
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
     responses(
         (status = 200, description = "The job as it is now", body = Job),
         (status = 401, description = "No valid API key", body = Problem),
@@ -244,7 +257,7 @@ async fn cancel_job(
 /// Run a failed or cancelled job again.
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/retry", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
     responses(
         (status = 200, description = "The job as it is now", body = Job),
         (status = 401, description = "No valid API key", body = Problem),
@@ -277,7 +290,7 @@ struct JobEvents {
 /// Read a job's transition history, oldest first.
 #[utoipa::path(
     get, path = "/v1/jobs/{id}/events", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
     responses(
         (status = 200, description = "The job's history", body = JobEvents),
         (status = 401, description = "No valid API key", body = Problem),

@@ -9,6 +9,8 @@ use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::{Json, Router};
+use jobs_domain::SubmissionLimits;
+use jobs_domain::submission::submission_schemas;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -101,6 +103,17 @@ impl Modify for ProblemResponses {
     }
 }
 
+/// Documents the submission limits this server was configured with, which
+/// the schemas' `minimum`/`maximum` state, instead of the defaults.
+struct ConfiguredLimits(SubmissionLimits);
+
+impl Modify for ConfiguredLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.extend(submission_schemas(&self.0));
+    }
+}
+
 /// The OpenAPI document, generated from the handlers' annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     split().1
@@ -118,7 +131,8 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The whole application, ready to serve.
 pub fn app(state: AppState) -> Router {
-    let (router, openapi) = split();
+    let (router, mut openapi) = split();
+    ConfiguredLimits(state.limits).modify(&mut openapi);
     router
         .route("/openapi.json", get(move || async move { Json(openapi) }))
         .fallback(|| async { ApiError::NoRoute })

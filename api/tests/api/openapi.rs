@@ -1,9 +1,17 @@
 //! `/openapi.json` says what the service does: how errors are served, which
 //! statuses each operation can answer, and the same rules as the validation.
 
-use crate::helpers::spawn_app;
-use serde_json::Value;
+use crate::helpers::{pubsub_settings, spawn_app};
+use jobs_api::auth::ApiKeys;
+use jobs_api::rate_limit::TenantRateLimit;
+use jobs_api::startup::Application;
+use jobs_api::state::AppState;
+use jobs_domain::job_publisher::JobPublisher;
+use jobs_domain::{JobStore, Metrics, SubmissionLimits};
+use serde_json::{Value, json};
 use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 /// The OpenAPI document the app at `address` serves.
 async fn document(address: &str) -> Value {
@@ -24,6 +32,35 @@ fn operations(doc: &Value) -> Vec<(String, String, Value)> {
         }
     }
     found
+}
+
+/// Serves the app with `limits` and returns its base URL.
+async fn serve_with_limits(pool: PgPool, limits: SubmissionLimits) -> String {
+    let jobs = JobStore::new(pool.clone());
+    let metrics = Metrics::new();
+    let publisher = JobPublisher::new(
+        &pubsub_settings("127.0.0.1:1"),
+        jobs.clone(),
+        metrics.clone(),
+    )
+    .await
+    .expect("publisher");
+    let state = AppState {
+        jobs,
+        publisher,
+        api_keys: ApiKeys::new(pool, Duration::from_secs(60)),
+        rate_limit: TenantRateLimit::new(None),
+        limits,
+        max_body_bytes: 16 * 1024,
+        metrics,
+    };
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let app = Application::bind(state, addr, Duration::from_secs(1))
+        .await
+        .expect("bind");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    address
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
@@ -80,4 +117,102 @@ async fn every_operation_behind_a_key_documents_401_429_and_503_with_their_heade
     assert_eq!(keyed, 6);
     let ready = &doc["paths"]["/readyz"]["get"]["responses"]["503"];
     assert!(ready["headers"]["Retry-After"].is_object());
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn the_submission_schema_is_as_strict_as_the_validation(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let doc = document(&app.address).await;
+    let schemas = &doc["components"]["schemas"];
+    let variants = schemas["JobSubmission"]["oneOf"]
+        .as_array()
+        .expect("one schema per job type");
+    let mut types = Vec::new();
+    for variant in variants {
+        let name = variant["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .expect("a reference");
+        let variant = &schemas[name];
+        let object = &variant["allOf"][0];
+        assert_eq!(object["additionalProperties"], false, "{name}");
+        assert_eq!(object["required"], json!(["type", "payload"]), "{name}");
+        let job_type = object["properties"]["type"]["enum"]
+            .as_array()
+            .expect("type enum");
+        assert_eq!(job_type.len(), 1, "{name}");
+        types.push(job_type[0].clone());
+        let payload = &object["properties"]["payload"]["$ref"];
+        let payload = payload
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .expect("payload reference");
+        assert_eq!(schemas[payload]["type"], "object", "{name}");
+        let key = &object["properties"]["idempotency_key"];
+        assert_eq!(
+            (&key["minLength"], &key["maxLength"]),
+            (&json!(1), &json!(255))
+        );
+        assert_eq!(object["properties"]["max_attempts"]["minimum"], 1);
+        assert_eq!(object["properties"]["max_attempts"]["maximum"], 100);
+        assert_eq!(object["properties"]["timeout_seconds"]["maximum"], 540);
+        assert_eq!(object["properties"]["delay_seconds"]["maximum"], 2_592_000);
+    }
+    assert_eq!(
+        types,
+        json!(["http", "email", "noop", "sleep"])
+            .as_array()
+            .cloned()
+            .expect("array")
+    );
+
+    let list = &doc["paths"]["/v1/jobs"]["get"]["parameters"];
+    let param = |name: &str| -> Value {
+        list.as_array()
+            .expect("parameters")
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["schema"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(param("status")["$ref"], "#/components/schemas/JobStatus");
+    assert_eq!(param("limit")["type"], "integer");
+    assert_eq!(
+        (
+            param("limit")["minimum"].clone(),
+            param("limit")["maximum"].clone()
+        ),
+        (json!(1), json!(100))
+    );
+    assert_eq!(
+        (
+            param("type")["minLength"].clone(),
+            param("type")["maxLength"].clone()
+        ),
+        (json!(1), json!(100))
+    );
+    assert!(param("page_token")["pattern"].is_string());
+    let id = &doc["paths"]["/v1/jobs/{id}"]["get"]["parameters"][0]["schema"];
+    assert_eq!(id["format"], "uuid");
+    let key = &doc["paths"]["/v1/jobs"]["post"]["parameters"][0];
+    assert_eq!(key["name"], "Idempotency-Key");
+    assert_eq!(key["schema"]["type"], "string");
+    assert_eq!(key["schema"]["maxLength"], 255);
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn the_documented_limits_are_the_configured_ones(pool: PgPool) {
+    let limits = SubmissionLimits {
+        default_max_attempts: 2,
+        max_max_attempts: 7,
+        default_timeout_seconds: 10,
+        max_timeout_seconds: 20,
+        max_delay_seconds: 3600,
+    };
+    let address = serve_with_limits(pool, limits).await;
+    let doc = document(&address).await;
+    let sleep = &doc["components"]["schemas"]["SleepJobSubmission"]["allOf"][0]["properties"];
+    assert_eq!(sleep["max_attempts"]["maximum"], 7);
+    assert_eq!(sleep["timeout_seconds"]["maximum"], 20);
+    assert_eq!(sleep["delay_seconds"]["maximum"], 3600);
 }

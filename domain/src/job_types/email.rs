@@ -1,5 +1,9 @@
 use super::Payload;
+use crate::submission::schema::{NO_CONTROL_PATTERN, NO_NUL_PATTERN, nullable, text};
 use serde::Deserialize;
+use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema};
+use utoipa::openapi::{RefOr, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 /// The payload of the `email` type: one plain-text message.
 #[derive(Debug, Clone, Deserialize)]
@@ -16,6 +20,17 @@ pub struct EmailPayload {
 }
 
 const MAX_RECIPIENTS: usize = 50;
+
+/// Whitespace (`char::is_whitespace`) and control characters (`char::is_control`),
+/// as a regex character-class body: neither may appear in an address.
+const NOT_IN_ADDRESS: &str = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// [`looks_like_address`] as a JSON Schema pattern: no `@` in the local part,
+/// a domain with an inner dot, and no whitespace or control character anywhere.
+fn address_pattern() -> String {
+    let c = NOT_IN_ADDRESS;
+    format!(r"^[^@{c}]+@[^@.{c}][^@{c}]*\.[^@{c}]*[^@.{c}]$")
+}
 
 /// A deliberately loose check (`local@domain`): the SMTP server has the final word.
 fn looks_like_address(address: &str) -> bool {
@@ -66,6 +81,47 @@ impl Payload for EmailPayload {
         Ok(())
     }
 }
+
+impl PartialSchema for EmailPayload {
+    fn schema() -> RefOr<Schema> {
+        let address = || text(&address_pattern(), "An email address, `local@domain.tld`.");
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "The payload of the `email` type: one plain-text message.",
+            ))
+            .property(
+                "to",
+                ArrayBuilder::new()
+                    .items(address())
+                    .min_items(Some(1))
+                    .max_items(Some(MAX_RECIPIENTS))
+                    .description(Some("Recipients.")),
+            )
+            .property(
+                "subject",
+                text(
+                    NO_CONTROL_PATTERN,
+                    "Subject line: one line, no control characters.",
+                ),
+            )
+            .property("body", text(NO_NUL_PATTERN, "Plain-text body."))
+            .property(
+                "from",
+                nullable(
+                    address()
+                        .description(Some("Sender; the worker's configured sender when absent.")),
+                ),
+            )
+            .required("to")
+            .required("subject")
+            .required("body")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
+}
+
+impl ToSchema for EmailPayload {}
 
 #[cfg(test)]
 mod tests {

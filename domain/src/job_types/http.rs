@@ -1,8 +1,12 @@
 use super::Payload;
+use crate::submission::schema::{NO_NUL_PATTERN, nullable, text};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use url::Url;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema};
+use utoipa::openapi::{RefOr, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 /// The payload of the `http` type: one outbound HTTP request.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +50,16 @@ fn is_header_value_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
 
+/// A conservative form of the URLs [`HttpPayload::validate`] accepts, for the
+/// OpenAPI document: every string it matches is accepted, and most real URLs
+/// match. Lowercase host labels, the last starting with a letter (so it is
+/// never read as an IPv4 address), an optional port and path, query, fragment.
+const URL_PATTERN: &str = concat!(
+    r"^https?://([a-z0-9]+\.)*[a-z][a-z0-9]*(:[0-9]{1,4})?",
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*",
+    r"(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?(#[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
+);
+
 impl Payload for HttpPayload {
     fn validate(&self) -> Result<(), String> {
         if !METHODS.contains(&self.method.as_str()) {
@@ -74,6 +88,67 @@ impl Payload for HttpPayload {
         Ok(())
     }
 }
+
+impl PartialSchema for HttpPayload {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "The payload of the `http` type: one outbound HTTP request.",
+            ))
+            .property(
+                "method",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(METHODS))
+                    .default(Some("GET".into()))
+                    .description(Some("HTTP method; GET when absent.")),
+            )
+            .property(
+                "url",
+                text(
+                    URL_PATTERN,
+                    "Absolute `http` or `https` URL with no whitespace or control characters. \
+                     The pattern is a conservative form; any such URL with a host is accepted.",
+                ),
+            )
+            .property(
+                "headers",
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property_names(Some(text(
+                        r"^[0-9A-Za-z!#$%&'*+.^_`|~-]+$",
+                        "RFC 9110 token",
+                    )))
+                    .additional_properties(Some(text(
+                        r"^[^\x00-\x08\x0a-\x1f\x7f]*$",
+                        "No control characters but tab.",
+                    )))
+                    .description(Some("Request headers: RFC 9110 token names.")),
+            )
+            .property(
+                "body",
+                nullable(text(NO_NUL_PATTERN, "Request body, sent as given.")),
+            )
+            .property(
+                "timeout_seconds",
+                nullable(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(1))
+                        .maximum(Some(u32::MAX))
+                        .description(Some(
+                            "Timeout of the request itself; the job's timeout applies when absent.",
+                        )),
+                ),
+            )
+            .required("url")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
+}
+
+impl ToSchema for HttpPayload {}
 
 #[cfg(test)]
 mod tests {

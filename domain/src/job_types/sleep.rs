@@ -1,5 +1,8 @@
 use super::Payload;
 use serde::Deserialize;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema};
+use utoipa::openapi::{RefOr, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 /// The payload of the `sleep` type: wait, then succeed.
 #[derive(Debug, Clone, Deserialize)]
@@ -20,3 +23,24 @@ impl Payload for SleepPayload {
         Ok(())
     }
 }
+
+impl PartialSchema for SleepPayload {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("The payload of the `sleep` type: wait, then succeed."))
+            .property(
+                "ms",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0))
+                    .maximum(Some(MAX_SLEEP_MS))
+                    .description(Some("How long to sleep, in milliseconds.")),
+            )
+            .required("ms")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
+}
+
+impl ToSchema for SleepPayload {}
