@@ -3,13 +3,21 @@
 use crate::job::{Idempotency, NewJob};
 use crate::payload_check::{PayloadCheck, PayloadError};
 use chrono::{DateTime, Duration, Utc};
+use schema::{NO_CONTROL_PATTERN, NO_NUL_PATTERN, integer, nullable, text};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
+use std::borrow::Cow;
+use utoipa::openapi::schema::{
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ArrayBuilder, Discriminator, KnownFormat,
+    ObjectBuilder, OneOfBuilder, Schema, SchemaFormat,
+};
+use utoipa::openapi::{Ref, RefOr, Type};
+use utoipa::{PartialSchema, ToSchema};
 
-/// The body of `POST /v1/jobs`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// The body of `POST /v1/jobs`. Its OpenAPI schema is written out below
+/// ([`submission_schemas`]) because it depends on `type` and on the limits.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSubmission {
     /// A registered job type: `http`, `email`, `noop` or `sleep`.
@@ -77,6 +85,10 @@ impl FieldError {
 
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
+/// The earliest `run_at` accepted. Anything before is surely a mistake, and the
+/// bound keeps far inside PostgreSQL's range (4713 BC), which chrono's exceeds.
+pub const EARLIEST_RUN_AT: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
 impl JobSubmission {
     /// Checks every field and returns the job to store, or every field error at once.
     ///
@@ -98,12 +110,15 @@ impl JobSubmission {
                 "strings and keys must not contain NUL characters",
             ));
         }
+        // serde would read a payload struct from an array as well; only objects are payloads.
+        let is_object = self.payload.is_object();
         match types.check(&self.job_type, &self.payload) {
-            Ok(()) => {}
             Err(err @ PayloadError::UnknownType { .. }) => {
                 errors.push(FieldError::new("type", err.to_string()))
             }
+            _ if !is_object => errors.push(FieldError::new("payload", "must be a JSON object")),
             Err(PayloadError::Invalid(message)) => errors.push(FieldError::new("payload", message)),
+            Ok(()) => {}
         }
 
         let max_attempts = self.max_attempts.unwrap_or(limits.default_max_attempts);
@@ -133,11 +148,12 @@ impl JobSubmission {
                 None
             }
             (Some(at), None) => {
-                if at > now + Duration::seconds(limits.max_delay_seconds) {
+                if at < EARLIEST_RUN_AT || at > now + Duration::seconds(limits.max_delay_seconds) {
                     errors.push(FieldError::new(
                         "run_at",
                         format!(
-                            "must be at most {} seconds from now",
+                            "must be from {} to {} seconds from now",
+                            EARLIEST_RUN_AT.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                             limits.max_delay_seconds
                         ),
                     ));
@@ -168,14 +184,17 @@ impl JobSubmission {
             }
             (header, body) => header.or(body),
         };
+        // Characters, not bytes, as the column's `length()` check counts them.
         if let Some(key) = &key
             && (key.is_empty()
-                || key.len() > MAX_IDEMPOTENCY_KEY_LEN
+                || key.chars().count() > MAX_IDEMPOTENCY_KEY_LEN
                 || key.chars().any(char::is_control))
         {
             errors.push(FieldError::new(
                 "idempotency_key",
-                format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes with no control characters"),
+                format!(
+                    "must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters with no control characters"
+                ),
             ));
         }
 
@@ -210,6 +229,220 @@ impl JobSubmission {
         });
         write_canonical(&canonical, &mut hasher);
         hasher.finalize().to_vec()
+    }
+}
+
+/// One job type's payload schema, for the OpenAPI document.
+#[derive(Clone)]
+pub struct PayloadSchema {
+    /// The job type.
+    pub job_type: &'static str,
+    /// The component name of the payload's schema, e.g. `HttpPayload`.
+    pub component: String,
+    /// The payload's schema.
+    pub schema: RefOr<Schema>,
+}
+
+/// The component name of the submission schema for one job type: `HttpJobSubmission`.
+fn variant_name(payload: &str) -> String {
+    format!("{}JobSubmission", payload.trim_end_matches("Payload"))
+}
+
+/// The OpenAPI components behind [`JobSubmission`] for these limits and
+/// these job types: `JobSubmission` itself (one of the types, by `type`),
+/// one schema per job type with its payload's, and the payloads', so the
+/// document refuses exactly what [`JobSubmission::validate`] refuses.
+pub fn submission_schemas(
+    limits: &SubmissionLimits,
+    payloads: &[PayloadSchema],
+) -> Vec<(String, RefOr<Schema>)> {
+    let mut discriminator = Discriminator::new("type");
+    let mut one_of = OneOfBuilder::new().description(Some(
+        "The body of `POST /v1/jobs`: a `type` and the payload that type takes, \
+         plus options.",
+    ));
+    let mut schemas = Vec::with_capacity(2 * payloads.len() + 2);
+    for payload in payloads {
+        let name = variant_name(&payload.component);
+        discriminator.mapping.insert(
+            payload.job_type.to_owned(),
+            format!("#/components/schemas/{name}"),
+        );
+        one_of = one_of.item(Ref::from_schema_name(name.clone()));
+        schemas.push((name, variant(payload.job_type, &payload.component, limits)));
+        schemas.push((payload.component.clone(), payload.schema.clone()));
+    }
+    schemas.push((
+        "JobSubmission".to_owned(),
+        one_of.discriminator(Some(discriminator)).into(),
+    ));
+    schemas.push(("PayloadValue".to_owned(), payload_value()));
+    schemas
+}
+
+/// The submission of one job type: its `type`, its payload, the options.
+fn variant(job_type: &str, payload: &str, limits: &SubmissionLimits) -> RefOr<Schema> {
+    let fields = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "type",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([job_type]))
+                .description(Some("The job type.")),
+        )
+        .property("payload", Ref::from_schema_name(payload))
+        .property(
+            "idempotency_key",
+            nullable(
+                text(
+                    NO_CONTROL_PATTERN,
+                    "Makes the submit safe to repeat: the same key and body return the \
+                     original job. Must equal the Idempotency-Key header when both are given.",
+                )
+                .min_length(Some(1))
+                .max_length(Some(MAX_IDEMPOTENCY_KEY_LEN)),
+            ),
+        )
+        .property(
+            "max_attempts",
+            nullable(integer(
+                1,
+                limits.max_max_attempts,
+                &format!(
+                    "Claims allowed before a retryable error becomes final (default {}).",
+                    limits.default_max_attempts
+                ),
+            )),
+        )
+        .property(
+            "run_at",
+            nullable(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .description(Some(format!(
+                        "Earliest time to run (RFC 3339), from {} to {} seconds from now; \
+                         exclusive with `delay_seconds`.",
+                        EARLIEST_RUN_AT.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        limits.max_delay_seconds
+                    ))),
+            ),
+        )
+        .property(
+            "delay_seconds",
+            nullable(integer(
+                0,
+                limits.max_delay_seconds,
+                "Seconds from now before the job may run; exclusive with `run_at`.",
+            )),
+        )
+        .property(
+            "timeout_seconds",
+            nullable(integer(
+                1,
+                limits.max_timeout_seconds,
+                &format!(
+                    "Longest a single attempt may run (default {}).",
+                    limits.default_timeout_seconds
+                ),
+            )),
+        )
+        .required("type")
+        .required("payload")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    // Not both `run_at` and `delay_seconds`: at least one is absent or null.
+    let one_start = AnyOfBuilder::new()
+        .item(ObjectBuilder::new().property("run_at", ObjectBuilder::new().schema_type(Type::Null)))
+        .item(ObjectBuilder::new().property(
+            "delay_seconds",
+            ObjectBuilder::new().schema_type(Type::Null),
+        ));
+    AllOfBuilder::new()
+        .item(fields)
+        .item(one_start)
+        .description(Some(format!("A job of type `{job_type}`.")))
+        .into()
+}
+
+/// Any JSON value a payload may hold: no NUL in text (jsonb cannot store it)
+/// and numbers within 64-bit integers (larger ones would lose precision).
+fn payload_value() -> RefOr<Schema> {
+    let numbers = ObjectBuilder::new()
+        .schema_type(Type::Number)
+        .minimum(Some(i64::MIN))
+        .maximum(Some(u64::MAX));
+    AnyOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .item(numbers)
+        .item(text(NO_NUL_PATTERN, ""))
+        .item(ArrayBuilder::new().items(Ref::from_schema_name("PayloadValue")))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property_names(Some(text(NO_NUL_PATTERN, "")))
+                .additional_properties(Some(Ref::from_schema_name("PayloadValue"))),
+        )
+        .description(Some(
+            "Any JSON value with no NUL in strings or keys and numbers from \
+             -9223372036854775808 to 18446744073709551615.",
+        ))
+        .into()
+}
+
+/// A stand-in: the schema depends on the job types and the limits, so each
+/// server's document puts [`submission_schemas`] in its components instead.
+impl PartialSchema for JobSubmission {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .required("type")
+            .required("payload")
+            .into()
+    }
+}
+
+impl ToSchema for JobSubmission {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("JobSubmission")
+    }
+}
+
+/// JSON Schema building blocks shared by the submission and payload schemas.
+pub mod schema {
+    use utoipa::openapi::Type;
+    use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType};
+
+    /// Text PostgreSQL can store: anything but NUL.
+    pub const NO_NUL_PATTERN: &str = r"^[^\x00]*$";
+    /// One line of text: no control character (`char::is_control`), NUL included.
+    pub const NO_CONTROL_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+
+    /// A string matching `pattern`.
+    pub fn text(pattern: &str, description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .description((!description.is_empty()).then_some(description))
+    }
+
+    /// An integer from `min` to `max`.
+    pub fn integer(min: impl Into<i64>, max: impl Into<i64>, description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(min.into()))
+            .maximum(Some(max.into()))
+            .description(Some(description))
+    }
+
+    /// The same schema, also allowing `null` (what serde reads as `None`).
+    pub fn nullable(builder: ObjectBuilder) -> Object {
+        let mut object = builder.build();
+        if let SchemaType::Type(single) = object.schema_type {
+            object.schema_type = SchemaType::Array(vec![single, Type::Null]);
+        }
+        object
     }
 }
 
@@ -322,6 +555,35 @@ mod tests {
                 .validate(None, &SubmissionLimits::default(), &NoopOnly, now())
                 .expect_err("must be refused");
             assert_eq!(errors[0].field, "payload");
+        }
+    }
+
+    #[test]
+    fn run_at_is_refused_before_the_unix_epoch_and_past_the_maximum_delay() {
+        let limits = SubmissionLimits::default();
+        let too_late = now() + Duration::seconds(limits.max_delay_seconds + 1);
+        for run_at in [EARLIEST_RUN_AT - Duration::seconds(1), too_late] {
+            let errors = submission(json!({"type": "noop", "payload": {}, "run_at": run_at}))
+                .validate(None, &limits, &NoopOnly, now())
+                .expect_err("must be refused");
+            assert_eq!(errors[0].field, "run_at");
+        }
+        let job = submission(json!({"type": "noop", "payload": {}, "run_at": EARLIEST_RUN_AT}))
+            .validate(None, &limits, &NoopOnly, now())
+            .expect("the epoch itself is accepted");
+        assert_eq!(job.run_at, Some(EARLIEST_RUN_AT));
+    }
+
+    #[test]
+    fn a_payload_must_be_an_object_even_where_serde_reads_an_array() {
+        for (job_type, payload) in [("noop", json!([5])), ("noop", json!(null))] {
+            let errors = submission(json!({"type": job_type, "payload": payload}))
+                .validate(None, &SubmissionLimits::default(), &NoopOnly, now())
+                .expect_err("must be refused");
+            assert_eq!(
+                errors[0],
+                FieldError::new("payload", "must be a JSON object")
+            );
         }
     }
 

@@ -7,11 +7,15 @@ use crate::job_type::{HandlerError, JobType, Payload, SetupError};
 use crate::settings::HandlerSettings;
 use async_trait::async_trait;
 use jobs_domain::Job;
+use jobs_domain::submission::schema::{NO_CONTROL_PATTERN, NO_NUL_PATTERN, nullable, text};
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema};
+use utoipa::openapi::{RefOr, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 /// The payload of the `email` type: one plain-text message.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,6 +32,17 @@ pub struct EmailPayload {
 }
 
 const MAX_RECIPIENTS: usize = 50;
+
+/// Whitespace (`char::is_whitespace`) and control characters (`char::is_control`),
+/// as a regex character-class body: neither may appear in an address.
+const NOT_IN_ADDRESS: &str = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// [`looks_like_address`] as a JSON Schema pattern: no `@` in the local part,
+/// a domain with an inner dot, and no whitespace or control character anywhere.
+fn address_pattern() -> String {
+    let c = NOT_IN_ADDRESS;
+    format!(r"^[^@{c}]+@[^@.{c}][^@{c}]*\.[^@{c}]*[^@.{c}]$")
+}
 
 /// A deliberately loose check (`local@domain`): the SMTP server has the final word.
 fn looks_like_address(address: &str) -> bool {
@@ -71,12 +86,54 @@ impl Payload for EmailPayload {
         {
             return Err("from: not an email address".to_owned());
         }
-        if self.subject.chars().any(|c| c == '\r' || c == '\n') {
-            return Err("subject: must be one line".to_owned());
+        // Any control character, not only CR and LF, would reach the Subject header.
+        if self.subject.chars().any(char::is_control) {
+            return Err("subject: must be one line with no control characters".to_owned());
         }
         Ok(())
     }
 }
+
+impl PartialSchema for EmailPayload {
+    fn schema() -> RefOr<Schema> {
+        let address = || text(&address_pattern(), "An email address, `local@domain.tld`.");
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "The payload of the `email` type: one plain-text message.",
+            ))
+            .property(
+                "to",
+                ArrayBuilder::new()
+                    .items(address())
+                    .min_items(Some(1))
+                    .max_items(Some(MAX_RECIPIENTS))
+                    .description(Some("Recipients.")),
+            )
+            .property(
+                "subject",
+                text(
+                    NO_CONTROL_PATTERN,
+                    "Subject line: one line, no control characters.",
+                ),
+            )
+            .property("body", text(NO_NUL_PATTERN, "Plain-text body."))
+            .property(
+                "from",
+                nullable(
+                    address()
+                        .description(Some("Sender; the worker's configured sender when absent.")),
+                ),
+            )
+            .required("to")
+            .required("subject")
+            .required("body")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
+}
+
+impl ToSchema for EmailPayload {}
 
 /// Where messages go.
 #[derive(Debug, Clone)]
@@ -232,5 +289,14 @@ mod tests {
         let bad = json!({"to": ["jane"], "subject": "Hi", "body": "Hello"});
         assert!(crate::parse_payload::<EmailPayload>(&bad).is_err());
         assert_eq!(mask_address("jane@example.com"), "ja***@example.com");
+    }
+
+    #[test]
+    fn a_subject_with_any_control_character_is_refused() {
+        for subject in ["a\u{b}b", "a\tb", "a\u{85}b", "a\r\nBcc: x@y.z"] {
+            let payload = json!({"to": ["jane@example.com"], "subject": subject, "body": ""});
+            let err = crate::parse_payload::<EmailPayload>(&payload).expect_err(subject);
+            assert!(err.to_string().starts_with("subject:"), "{err}");
+        }
     }
 }

@@ -12,8 +12,9 @@ use thiserror::Error;
 pub trait JobType: Send + Sync + Sized + 'static {
     /// The `type` clients submit.
     const NAME: &'static str;
-    /// What a job of this type carries; checked at submit, parsed again before each run.
-    type Payload: Payload + Send;
+    /// What a job of this type carries; checked at submit, parsed again
+    /// before each run; its schema is the type's in the OpenAPI document.
+    type Payload: Payload + utoipa::PartialSchema + Send;
 
     /// Sets the type up from the handlers' settings (clients, transports).
     /// Call it inside a Tokio runtime: a connection pool may start a task.

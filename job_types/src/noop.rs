@@ -4,7 +4,11 @@ use crate::job_type::{HandlerError, JobType, Payload, SetupError};
 use crate::settings::HandlerSettings;
 use async_trait::async_trait;
 use jobs_domain::Job;
+use jobs_domain::submission::schema::{NO_NUL_PATTERN, text};
 use serde_json::{Value, json};
+use utoipa::openapi::schema::{ObjectBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 /// The `noop` job type.
 #[derive(Debug, Clone, Copy, Default)]
@@ -18,6 +22,21 @@ pub struct NoopPayload(
 );
 
 impl Payload for NoopPayload {}
+
+impl PartialSchema for NoopPayload {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property_names(Some(text(NO_NUL_PATTERN, "")))
+            .additional_properties(Some(Ref::from_schema_name("PayloadValue")))
+            .description(Some(
+                "The payload of the `noop` type: any JSON object, ignored.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for NoopPayload {}
 
 #[async_trait]
 impl JobType for Noop {

@@ -5,12 +5,15 @@
 use crate::HandlerSettings;
 use crate::job_type::{HandlerError, JobType, SetupError, parse_payload};
 use async_trait::async_trait;
+use jobs_domain::submission::PayloadSchema;
 use jobs_domain::{Job, PayloadCheck, PayloadError};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use thiserror::Error;
+use utoipa::PartialSchema;
+use utoipa::openapi::{RefOr, Schema};
 
 /// One attempt of a job, whatever its type: what the worker calls.
 #[async_trait]
@@ -31,6 +34,7 @@ impl<T: JobType> Runner for T {
 pub struct Builtin {
     name: &'static str,
     check: fn(&Value) -> Result<(), PayloadError>,
+    schema: fn() -> RefOr<Schema>,
     build: fn(&HandlerSettings) -> Result<Arc<dyn Runner>, SetupError>,
 }
 
@@ -40,6 +44,7 @@ impl Builtin {
         Builtin {
             name: T::NAME,
             check: check::<T>,
+            schema: <T::Payload as PartialSchema>::schema,
             build: build::<T>,
         }
     }
@@ -47,6 +52,21 @@ impl Builtin {
     /// The type's name.
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The type's payload schema for the OpenAPI document, as component
+    /// `<Name>Payload` (`HttpPayload`).
+    pub fn payload_schema(&self) -> PayloadSchema {
+        let mut chars = self.name.chars();
+        let capitalised: String = chars
+            .next()
+            .map(|first| first.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        PayloadSchema {
+            job_type: self.name,
+            component: format!("{capitalised}Payload"),
+            schema: (self.schema)(),
+        }
     }
 }
 
@@ -162,6 +182,14 @@ mod tests {
         }
         let names: Vec<&str> = BUILTIN.iter().map(Builtin::name).collect();
         assert_eq!(names, ["http", "email", "noop", "sleep"]);
+        let components: Vec<String> = BUILTIN
+            .iter()
+            .map(|builtin| builtin.payload_schema().component)
+            .collect();
+        assert_eq!(
+            components,
+            ["HttpPayload", "EmailPayload", "NoopPayload", "SleepPayload"]
+        );
     }
 
     #[test]

@@ -8,6 +8,9 @@ use jobs_domain::Job;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema};
+use utoipa::openapi::{RefOr, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 /// The `sleep` job type.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,6 +35,27 @@ impl Payload for SleepPayload {
         Ok(())
     }
 }
+
+impl PartialSchema for SleepPayload {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("The payload of the `sleep` type: wait, then succeed."))
+            .property(
+                "ms",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0))
+                    .maximum(Some(MAX_SLEEP_MS))
+                    .description(Some("How long to sleep, in milliseconds.")),
+            )
+            .required("ms")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
+}
+
+impl ToSchema for SleepPayload {}
 
 #[async_trait]
 impl JobType for Sleep {

@@ -29,13 +29,22 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs",
     request_body = JobSubmission,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the submit safe to repeat")),
+    params((
+        "Idempotency-Key" = Option<String>, Header, nullable = false,
+        description = "Makes the submit safe to repeat; must equal the body's `idempotency_key` when both are given",
+        min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$",
+    )),
     responses(
-        (status = 202, description = "Stored as pending", body = Job),
-        (status = 200, description = "Replay of an earlier submit with the same key", body = Job),
-        (status = 400, body = Problem), (status = 401, body = Problem), (status = 429, body = Problem), (status = 409, body = Problem),
-        (status = 413, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem),
-        (status = 503, body = Problem),
+        (status = 202, description = "Stored as pending", body = Job, headers(("Location" = String, description = "The job's URL"))),
+        (status = 200, description = "Replay of an earlier submit with the same key", body = Job, headers(("Location" = String, description = "The job's URL"))),
+        (status = 400, description = "The body is not JSON", body = Problem),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 409, description = "The idempotency key was used with another body", body = Problem),
+        (status = 413, description = "The body is over the size limit", body = Problem),
+        (status = 415, description = "The body is not `application/json`", body = Problem),
+        (status = 422, description = "Invalid fields, listed in `errors`", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
     ),
     security(("api_key" = []))
 )]
@@ -82,8 +91,14 @@ async fn submit_job(
 /// Read one job.
 #[utoipa::path(
     get, path = "/v1/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, body = Job), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem)),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 404, description = "No such job for this tenant", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
+    ),
     security(("api_key" = []))
 )]
 async fn get_job(
@@ -94,19 +109,28 @@ async fn get_job(
     Ok(Json(state.jobs.get(tenant, id).await?))
 }
 
-/// Query parameters of a listing; read as strings so bad values become field errors.
+/// Query parameters of a listing; read as strings so bad values become field
+/// errors, and documented as the values they are parsed into.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only jobs in this status.
+    #[param(value_type = JobStatus, required = false)]
     status: Option<String>,
-    /// Only jobs of this type.
+    /// Only jobs of this type: 1 to 100 characters, no control characters.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(
+        rename = "type",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     job_type: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// `next_page_token` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$")]
     page_token: Option<String>,
 }
 
@@ -122,12 +146,31 @@ struct JobList {
 
 const DEFAULT_PAGE_SIZE: u32 = 20;
 const MAX_PAGE_SIZE: u32 = 100;
+/// The `type` column's bound, in characters as its `length()` check counts.
+const MAX_TYPE_CHARS: usize = 100;
+
+/// A page size: digits only (`u32`'s parser would take `+5`), from 1 to the maximum.
+fn page_size(raw: &str) -> Option<u32> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse()
+        .ok()
+        .filter(|limit| (1..=MAX_PAGE_SIZE).contains(limit))
+}
 
 /// List jobs, newest first.
 #[utoipa::path(
     get, path = "/v1/jobs", tag = "jobs",
     params(ListQuery),
-    responses((status = 200, body = JobList), (status = 401, body = Problem), (status = 429, body = Problem), (status = 422, body = Problem)),
+    responses(
+        (status = 200, description = "One page of jobs", body = JobList),
+        (status = 400, description = "The query string cannot be read", body = Problem),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 422, description = "Invalid parameters, listed in `errors`", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
+    ),
     security(("api_key" = []))
 )]
 async fn list_jobs(
@@ -148,10 +191,10 @@ async fn list_jobs(
         }
         other => other.and_then(Result::ok),
     };
-    let limit = match query.limit.as_deref().map(str::parse::<u32>) {
+    let limit = match query.limit.as_deref().map(page_size) {
         None => DEFAULT_PAGE_SIZE,
-        Some(Ok(limit)) if (1..=MAX_PAGE_SIZE).contains(&limit) => limit,
-        Some(_) => {
+        Some(Some(limit)) => limit,
+        Some(None) => {
             errors.push(FieldError::new(
                 "limit",
                 format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"),
@@ -171,11 +214,13 @@ async fn list_jobs(
         }
     };
     if let Some(job_type) = &query.job_type
-        && (job_type.is_empty() || job_type.len() > 100 || job_type.chars().any(char::is_control))
+        && (job_type.is_empty()
+            || job_type.chars().count() > MAX_TYPE_CHARS
+            || job_type.chars().any(char::is_control))
     {
         errors.push(FieldError::new(
             "type",
-            "must be 1 to 100 characters with no control characters",
+            format!("must be 1 to {MAX_TYPE_CHARS} characters with no control characters"),
         ));
     }
     if !errors.is_empty() {
@@ -195,10 +240,14 @@ async fn list_jobs(
 /// Cancel a pending job.
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
     responses(
-        (status = 200, body = Job), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem),
+        (status = 200, description = "The job as it is now", body = Job),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 404, description = "No such job for this tenant", body = Problem),
         (status = 409, description = "The job is not pending", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
     ),
     security(("api_key" = []))
 )]
@@ -213,10 +262,14 @@ async fn cancel_job(
 /// Run a failed or cancelled job again.
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/retry", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
     responses(
-        (status = 200, body = Job), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem),
+        (status = 200, description = "The job as it is now", body = Job),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 404, description = "No such job for this tenant", body = Problem),
         (status = 409, description = "The job is not failed or cancelled", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
     ),
     security(("api_key" = []))
 )]
@@ -242,8 +295,14 @@ struct JobEvents {
 /// Read a job's transition history, oldest first.
 #[utoipa::path(
     get, path = "/v1/jobs/{id}/events", tag = "jobs",
-    params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, body = JobEvents), (status = 401, body = Problem), (status = 429, body = Problem), (status = 404, body = Problem)),
+    params(("id" = uuid::Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job's history", body = JobEvents),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 404, description = "No such job for this tenant", body = Problem),
+        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 503, description = "The database is unavailable", body = Problem),
+    ),
     security(("api_key" = []))
 )]
 async fn job_events(

@@ -3,7 +3,9 @@
 mod errors;
 mod health;
 mod helpers;
+mod input;
 mod jobs;
 mod metrics;
+mod openapi;
 mod publishing;
 mod tenants;
