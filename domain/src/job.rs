@@ -1,5 +1,6 @@
 //! The job record, its ids, and a validated job ready to store.
 
+use crate::failure_reason::FailureReason;
 use crate::job_status::JobStatus;
 use crate::state_machine::JobState;
 use chrono::{DateTime, Utc};
@@ -64,8 +65,10 @@ pub struct Job {
     pub payload: Value,
     /// The handler's output once completed.
     pub result: Option<Value>,
-    /// The last error, kept across retries.
+    /// The last error; cleared when a client retries the job.
     pub error: Option<String>,
+    /// Why the job failed, while it is `failed`.
+    pub failure_reason: Option<FailureReason>,
     /// Deliveries that claimed the job so far.
     pub attempts: i32,
     /// Claims allowed before a retryable error becomes final.

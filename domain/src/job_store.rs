@@ -11,7 +11,7 @@ use crate::job::{Job, JobId, NewJob, TenantId};
 use crate::job_history::JobHistoryEntry;
 use crate::job_message::JobMessage;
 use crate::job_status::JobStatus;
-use crate::state_machine::{Cause, Outcome, Transition};
+use crate::state_machine::{Cause, DeadLetter, ErrorUpdate, Outcome, RequeuePolicy, Transition};
 use crate::store_error::StoreError;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use std::time::Duration;
@@ -19,8 +19,8 @@ use std::time::Duration;
 /// The columns of [`Job`], in one place so every query returns the same shape.
 macro_rules! job_columns {
     () => {
-        "id, type, status, payload, result, error, attempts, max_attempts, timeout_seconds, \
-         run_at, created_at, updated_at, started_at, finished_at, idempotency_key"
+        "id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
+         timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key"
     };
 }
 
@@ -93,6 +93,8 @@ struct Read {
     job: Job,
     due: bool,
     lease_expired: bool,
+    /// Dead-letters since an attempt last ran.
+    dead_letters: i32,
 }
 
 impl Read {
@@ -103,6 +105,7 @@ impl Read {
             job: Job::from_row(row)?,
             due: row.try_get("due")?,
             lease_expired: row.try_get("lease_expired")?,
+            dead_letters: row.try_get("dead_letters")?,
         })
     }
 }
@@ -275,15 +278,28 @@ impl JobStore {
             .await
     }
 
-    /// Marks a job failed because Pub/Sub dead-lettered its message. A job
-    /// that is already terminal is returned unchanged, and so is one whose
-    /// lease is live: a delivery is still running it (the dead-letter came
-    /// from "busy" nacks), and its outcome or its lease expiry decides.
-    pub async fn dead_letter(&self, id: JobId, detail: &str) -> Result<Job, StoreError> {
+    /// Records that Pub/Sub dead-lettered a job's message: a job with
+    /// attempts left is requeued (pending, published afresh after the
+    /// policy's delay), one dead-lettered `policy.limit` times without an
+    /// attempt running, or with its attempts spent, fails. A job that is
+    /// already terminal is returned unchanged, and so is one whose lease is
+    /// live: a delivery is still running it (the dead-letter came from "busy"
+    /// nacks), and its outcome or its lease expiry decides.
+    pub async fn dead_letter(
+        &self,
+        id: JobId,
+        detail: &str,
+        policy: RequeuePolicy,
+    ) -> Result<Job, StoreError> {
         self.change(None, id, |read| {
             let live_lease = read.job.status == JobStatus::Processing && !read.lease_expired;
-            (!read.job.status.is_terminal() && !live_lease)
-                .then(|| Cause::DeadLettered(detail.to_owned()))
+            (!read.job.status.is_terminal() && !live_lease).then(|| {
+                Cause::DeadLettered(DeadLetter {
+                    detail: detail.to_owned(),
+                    without_progress: read.dead_letters,
+                    policy,
+                })
+            })
         })
         .await
     }
@@ -308,7 +324,8 @@ impl JobStore {
                 JobStatus::Pending if !read.due => Claim::NotDue(job),
                 JobStatus::Processing if !read.lease_expired => Claim::Busy(job),
                 JobStatus::Processing => {
-                    let transition = Transition::decide(&job, Cause::LeaseExpired)?;
+                    let transition =
+                        Transition::decide(&job, read.dead_letters, Cause::LeaseExpired)?;
                     match self.write(None, &job, &transition).await? {
                         Some(failed) => Claim::Exhausted(failed),
                         // Changed since the read: look again.
@@ -346,6 +363,7 @@ impl JobStore {
                     lease_expires_at = now() + make_interval(secs => jobs.timeout_seconds + $2),
                     started_at = coalesce(jobs.started_at, now()),
                     published_at = coalesce(jobs.published_at, now()),
+                    dead_letters = 0,
                     updated_at = now()
                 from found
                 where jobs.id = found.id
@@ -362,11 +380,11 @@ impl JobStore {
                             else 'lease expired without an outcome' end
                 from claimed
             )
-            select true as won, false as due, false as lease_expired, ",
+            select true as won, false as due, false as lease_expired, dead_letters, ",
             job_columns!(),
             " from claimed
             union all
-            select false, due, lease_expired, ",
+            select false, due, lease_expired, dead_letters, ",
             job_columns!(),
             " from found where not exists (select from claimed)"
         ))
@@ -385,7 +403,8 @@ impl JobStore {
     /// statement guarded by the claim (status `processing`, the same attempt):
     /// a delivery whose lease was taken over cannot overwrite its successor.
     pub async fn record(&self, job: &Job, outcome: Outcome) -> Result<Recorded, StoreError> {
-        let transition = Transition::decide(job, Cause::Outcome(outcome))?;
+        // A claimed job has made progress, so its dead-letter count is zero.
+        let transition = Transition::decide(job, 0, Cause::Outcome(outcome))?;
         let Some(saved) = self.write(None, job, &transition).await? else {
             return Ok(Recorded::Stale);
         };
@@ -457,7 +476,7 @@ impl JobStore {
             let Some(cause) = cause_of(&read) else {
                 return Ok(read.job);
             };
-            let transition = Transition::decide(&read.job, cause)?;
+            let transition = Transition::decide(&read.job, read.dead_letters, cause)?;
             if let Some(job) = self.write(tenant, &read.job, &transition).await? {
                 return Ok(job);
             }
@@ -478,7 +497,11 @@ impl JobStore {
             "with updated as (
                 update jobs set
                     status = $5, attempts = $6, max_attempts = $7,
-                    result = coalesce($8, result), error = coalesce($9, error),
+                    result = coalesce($8, result),
+                    error = case when $15 then null else coalesce($9, error) end,
+                    failure_reason = $16,
+                    run_at = coalesce(now() + make_interval(secs => $17), run_at),
+                    dead_letters = $18,
                     lease_expires_at = null,
                     finished_at = case when $10 then now() end,
                     published_at = case when $11 then null else published_at end,
@@ -502,12 +525,19 @@ impl JobStore {
         .bind(transition.to.attempts)
         .bind(transition.to.max_attempts)
         .bind(&transition.result)
-        .bind(&transition.error)
+        .bind(match &transition.error {
+            ErrorUpdate::Set(error) => Some(error.as_str()),
+            ErrorUpdate::Keep | ErrorUpdate::Clear => None,
+        })
         .bind(transition.finishes())
         .bind(transition.republish)
         .bind(transition.from.max_attempts)
         .bind(transition.event.as_str())
         .bind(&transition.detail)
+        .bind(transition.error == ErrorUpdate::Clear)
+        .bind(transition.failure_reason)
+        .bind(transition.run_in.map(|delay| delay.as_secs_f64()))
+        .bind(transition.dead_letters)
         .fetch_optional(&self.pool)
         .await?;
         Ok(saved)
@@ -518,7 +548,8 @@ impl JobStore {
         let row = sqlx::query(concat!(
             "select ",
             job_columns!(),
-            ", run_at <= now() as due, coalesce(lease_expires_at <= now(), false) as lease_expired
+            ", run_at <= now() as due, coalesce(lease_expires_at <= now(), false) as lease_expired,
+             dead_letters
              from jobs where id = $1 and ($2::uuid is null or tenant_id = $2)"
         ))
         .bind(id)

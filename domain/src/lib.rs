@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod db;
+pub mod failure_reason;
 pub mod job;
 pub mod job_history;
 pub mod job_message;
@@ -14,12 +15,16 @@ pub mod state_machine;
 pub mod store_error;
 pub mod submission;
 
+pub use failure_reason::FailureReason;
 pub use job::{Idempotency, Job, JobId, NewJob, TenantId};
 pub use job_history::JobHistoryEntry;
 pub use job_message::JobMessage;
 pub use job_status::JobStatus;
 pub use job_store::{Claim, JobFilter, JobPage, JobStore, Recorded, Submitted};
 pub use payload_check::{PayloadCheck, PayloadError};
-pub use state_machine::{Cause, JobEvent, JobState, Outcome, Transition, TransitionError};
+pub use state_machine::{
+    Cause, DeadLetter, ErrorUpdate, JobEvent, JobState, Outcome, RequeuePolicy, Transition,
+    TransitionError,
+};
 pub use store_error::StoreError;
 pub use submission::{FieldError, JobSubmission, SubmissionLimits};

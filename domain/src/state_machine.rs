@@ -3,11 +3,13 @@
 //! change to write, which the store applies with one statement guarded by
 //! the state the decision was made on.
 
+use crate::failure_reason::FailureReason;
 use crate::job::Job;
 use crate::job_status::JobStatus;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
+use std::time::Duration;
 use thiserror::Error;
 
 /// Something that happens to a job.
@@ -26,7 +28,13 @@ pub enum JobEvent {
     FailedRetryable,
     /// The handler failed in a way no retry can fix.
     FailedPermanent,
-    /// Pub/Sub gave up delivering and forwarded the message to the dead-letter topic.
+    /// The last attempt failed (a retryable error, a timeout, an expired lease): the job fails.
+    AttemptsExhausted,
+    /// Pub/Sub gave up delivering the message, and the job with attempts left
+    /// went back to pending, to be published afresh after a delay.
+    Requeued,
+    /// Pub/Sub gave up delivering the message, and the job, dead-lettered too
+    /// often without an attempt running or with its attempts spent, fails.
     DeadLettered,
     /// A client cancelled the job through the API.
     Cancelled,
@@ -36,13 +44,15 @@ pub enum JobEvent {
 
 impl JobEvent {
     /// Every event.
-    pub const ALL: [JobEvent; 9] = [
+    pub const ALL: [JobEvent; 11] = [
         JobEvent::Submitted,
         JobEvent::Claimed,
         JobEvent::LeaseExpired,
         JobEvent::Succeeded,
         JobEvent::FailedRetryable,
         JobEvent::FailedPermanent,
+        JobEvent::AttemptsExhausted,
+        JobEvent::Requeued,
         JobEvent::DeadLettered,
         JobEvent::Cancelled,
         JobEvent::Retried,
@@ -57,6 +67,8 @@ impl JobEvent {
             JobEvent::Succeeded => "succeeded",
             JobEvent::FailedRetryable => "failed_retryable",
             JobEvent::FailedPermanent => "failed_permanent",
+            JobEvent::AttemptsExhausted => "attempts_exhausted",
+            JobEvent::Requeued => "requeued",
             JobEvent::DeadLettered => "dead_lettered",
             JobEvent::Cancelled => "cancelled",
             JobEvent::Retried => "retried",
@@ -92,6 +104,9 @@ pub struct TransitionError {
 }
 
 impl JobState {
+    /// The most attempts a job may have (the schema's bound on `max_attempts`).
+    pub const MAX_ATTEMPTS: i32 = 1000;
+
     /// The state of a job the API has just stored.
     pub fn submitted(max_attempts: i32) -> Self {
         JobState {
@@ -142,6 +157,14 @@ impl JobState {
                 status: S::Failed,
                 ..self
             },
+            (S::Processing, E::AttemptsExhausted) if !self.has_attempts_left() => JobState {
+                status: S::Failed,
+                ..self
+            },
+            (S::Pending | S::Processing, E::Requeued) if self.has_attempts_left() => JobState {
+                status: S::Pending,
+                ..self
+            },
             (S::Pending | S::Processing, E::DeadLettered) => JobState {
                 status: S::Failed,
                 ..self
@@ -150,12 +173,15 @@ impl JobState {
                 status: S::Cancelled,
                 ..self
             },
-            // A retried job gets at least one more attempt, and keeps any it had left.
-            (S::Failed | S::Cancelled, E::Retried) => JobState {
-                status: S::Pending,
-                max_attempts: self.max_attempts.max(self.attempts + 1),
-                ..self
-            },
+            // A retried job gets at least one more attempt, and keeps any it
+            // had left, up to the most any job may have.
+            (S::Failed | S::Cancelled, E::Retried) if self.attempts < Self::MAX_ATTEMPTS => {
+                JobState {
+                    status: S::Pending,
+                    max_attempts: self.max_attempts.max(self.attempts + 1),
+                    ..self
+                }
+            }
             _ => return Err(refused),
         };
         Ok(next)
@@ -169,12 +195,44 @@ pub enum Cause {
     Outcome(Outcome),
     /// A delivery found the lease expired on the last attempt.
     LeaseExpired,
-    /// Pub/Sub dead-lettered the job's message; the text says after how many deliveries.
-    DeadLettered(String),
+    /// Pub/Sub dead-lettered the job's message.
+    DeadLettered(DeadLetter),
     /// A client cancelled the job.
     Cancelled,
     /// A client asked for the job to run again.
     Retried,
+}
+
+/// A dead-letter, with what decides between requeueing and failing the job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// What Pub/Sub said, e.g. "dead-lettered after 5 delivery attempts".
+    pub detail: String,
+    /// Dead-letters of this job since an attempt last ran, before this one.
+    pub without_progress: i32,
+    /// The policy: how often, and after what delay, a job is requeued.
+    pub policy: RequeuePolicy,
+}
+
+/// How dead-lettered jobs with attempts left are requeued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequeuePolicy {
+    /// Dead-letters without an attempt running that requeue the job; the next one fails it.
+    pub limit: i32,
+    /// The delay before the first requeue is published; it doubles with each one.
+    pub delay: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+}
+
+impl RequeuePolicy {
+    /// The delay before requeue number `n` (1-based) is published.
+    pub fn delay_of(&self, n: i32) -> Duration {
+        let doublings = u32::try_from(n.saturating_sub(1)).unwrap_or(0).min(30);
+        self.delay
+            .saturating_mul(1u32 << doublings)
+            .min(self.max_delay)
+    }
 }
 
 /// What a handler run ended with.
@@ -214,6 +272,17 @@ impl Cause {
     }
 }
 
+/// What a change does to the job's `error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorUpdate {
+    /// Leaves it as it is.
+    Keep,
+    /// Replaces it.
+    Set(String),
+    /// Removes it (a job a client retries starts clean).
+    Clear,
+}
+
 /// A decided change: everything one conditional write needs. The store
 /// applies it only while the job is still in `from`; otherwise the decision
 /// is stale and nothing is written.
@@ -225,41 +294,88 @@ pub struct Transition {
     pub from: JobState,
     /// The state after the change.
     pub to: JobState,
-    /// The job's new `error`; `None` keeps the current one.
-    pub error: Option<String>,
+    /// What happens to the job's `error`.
+    pub error: ErrorUpdate,
     /// The handler's result to store; `None` keeps the current one.
     pub result: Option<Value>,
     /// The reason recorded with the event.
     pub detail: Option<String>,
+    /// Why the job failed, when `to` is failed.
+    pub failure_reason: Option<FailureReason>,
+    /// When set, the job runs this long from now (`run_at`).
+    pub run_in: Option<Duration>,
     /// Clears `published_at`, so the reconciler publishes the job afresh.
     pub republish: bool,
+    /// Dead-letters without progress after the change.
+    pub dead_letters: i32,
 }
 
 impl Transition {
-    /// Decides what `cause` does to `job`, or refuses it as the state machine does.
-    pub fn decide(job: &Job, cause: Cause) -> Result<Transition, TransitionError> {
-        let event = cause.event();
+    /// Decides what `cause` does to `job`, or refuses it as the state machine
+    /// does. `dead_letters` is the job's count of dead-letters without progress.
+    pub fn decide(
+        job: &Job,
+        dead_letters: i32,
+        cause: Cause,
+    ) -> Result<Transition, TransitionError> {
         let from = job.state();
-        let to = from.apply(event)?;
-        let (error, result, detail) = match cause {
-            Cause::Outcome(Outcome::Succeeded(result)) => (None, Some(result), None),
-            Cause::Outcome(Outcome::Retryable(error) | Outcome::Permanent(error)) => {
-                (Some(error.clone()), None, Some(error))
+        let mut event = cause.event();
+        let mut error = ErrorUpdate::Keep;
+        let mut result = None;
+        let mut detail = None;
+        let mut run_in = None;
+        let mut dead_letters_after = dead_letters;
+        match cause {
+            Cause::Outcome(Outcome::Succeeded(value)) => result = Some(storable(value)),
+            Cause::Outcome(Outcome::Retryable(message) | Outcome::Permanent(message)) => {
+                error = ErrorUpdate::Set(message.clone());
+                detail = Some(message);
             }
             Cause::LeaseExpired => {
-                let detail = "lease expired without an outcome".to_owned();
-                (Some(detail.clone()), None, Some(detail))
+                let message = "lease expired without an outcome".to_owned();
+                error = ErrorUpdate::Set(message.clone());
+                detail = Some(message);
             }
-            // Keep the handler's last error: it says why the deliveries failed.
-            Cause::DeadLettered(detail) => {
-                let error = match &job.error {
-                    Some(last) => format!("{detail}; last error: {last}"),
-                    None => detail.clone(),
-                };
-                (Some(error), None, Some(detail))
+            Cause::DeadLettered(dead) => {
+                let requeue = from.has_attempts_left() && dead_letters < dead.policy.limit;
+                dead_letters_after = dead_letters + 1;
+                if requeue {
+                    let delay = dead.policy.delay_of(dead_letters_after);
+                    event = JobEvent::Requeued;
+                    run_in = Some(delay);
+                    detail = Some(format!(
+                        "{}; requeued ({dead_letters_after} of {}), published again in {} s",
+                        dead.detail,
+                        dead.policy.limit,
+                        delay.as_secs()
+                    ));
+                } else {
+                    // Keep the handler's last error: it says why the deliveries failed.
+                    error = ErrorUpdate::Set(match &job.error {
+                        Some(last) => format!("{}; last error: {last}", dead.detail),
+                        None => dead.detail.clone(),
+                    });
+                    detail = Some(dead.detail);
+                }
             }
-            Cause::Cancelled | Cause::Retried => (None, None, None),
-        };
+            Cause::Cancelled => {}
+            Cause::Retried => {
+                error = ErrorUpdate::Clear;
+                run_in = Some(Duration::ZERO);
+            }
+        }
+        let to = from.apply(event)?;
+        // A failure that leaves no attempt is recorded as what it is.
+        if to.status == JobStatus::Failed
+            && matches!(event, JobEvent::FailedRetryable | JobEvent::LeaseExpired)
+        {
+            event = JobEvent::AttemptsExhausted;
+        }
+        let failure_reason = (to.status == JobStatus::Failed).then_some(match event {
+            JobEvent::FailedPermanent => FailureReason::PermanentError,
+            JobEvent::DeadLettered => FailureReason::DeadLettered,
+            _ => FailureReason::AttemptsExhausted,
+        });
         Ok(Transition {
             event,
             from,
@@ -267,12 +383,31 @@ impl Transition {
             error,
             result,
             detail,
-            republish: event == JobEvent::Retried,
+            failure_reason,
+            run_in,
+            republish: matches!(event, JobEvent::Retried | JobEvent::Requeued),
+            dead_letters: dead_letters_after,
         })
     }
 
     /// True when the change ends the job: `finished_at` is set.
     pub fn finishes(&self) -> bool {
         self.to.status.is_terminal()
+    }
+}
+
+/// `value` in a form PostgreSQL's jsonb can store: NUL, which it refuses in
+/// text, is written as the six characters `\u0000`, so a result that cannot
+/// be stored as given never turns a success into a rerun.
+fn storable(value: Value) -> Value {
+    match value {
+        Value::String(text) if text.contains('\0') => Value::String(text.replace('\0', "\\u0000")),
+        Value::Array(items) => Value::Array(items.into_iter().map(storable).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (key.replace('\0', "\\u0000"), storable(value)))
+                .collect(),
+        ),
+        other => other,
     }
 }

@@ -10,6 +10,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jobs_domain::FieldError;
 use serde::Serialize;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 use utoipa::ToSchema;
 
 /// An RFC 9457 problem document.
@@ -81,19 +83,72 @@ pub fn with_internal(mut response: Response, detail: String) -> Response {
     response
 }
 
-/// Middleware that logs the internal errors of the responses passing
-/// through it; install it inside the trace layer so the log has the span.
-pub async fn log_internal_errors(request: Request, next: Next) -> Response {
+/// Middleware that logs the errors of the responses passing through it,
+/// once each: internal errors at ERROR, and an outage (a 503) at WARN once per
+/// [`OUTAGE_LOG_INTERVAL`], at DEBUG in between, so a minute without the
+/// database is a line, not one per request. Install it inside the trace layer
+/// so the log has the span.
+pub async fn log_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     if let Some(InternalDetail(detail)) = response.extensions().get::<InternalDetail>() {
         tracing::error!(error = %detail, "request failed");
+    } else if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        if OUTAGES.first_in_interval(tokio::time::Instant::now()) {
+            tracing::warn!(
+                "a dependency is unavailable; answering 503 (further 503s within {} s are logged at debug)",
+                OUTAGE_LOG_INTERVAL.as_secs()
+            );
+        } else {
+            tracing::debug!("a dependency is still unavailable; answered 503");
+        }
     }
     response
+}
+
+/// How often an ongoing outage is logged at WARN.
+pub const OUTAGE_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+static OUTAGES: OutageLog = OutageLog::new();
+
+/// When an outage was last logged at WARN.
+struct OutageLog {
+    last: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl OutageLog {
+    const fn new() -> Self {
+        OutageLog {
+            last: Mutex::new(None),
+        }
+    }
+
+    /// True for the first 503 of each interval.
+    fn first_in_interval(&self, now: tokio::time::Instant) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        match *last {
+            Some(at) if now.duration_since(at) < OUTAGE_LOG_INTERVAL => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_is_logged_once_per_interval() {
+        let log = OutageLog::new();
+        let start = tokio::time::Instant::now();
+        assert!(log.first_in_interval(start));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(!log.first_in_interval(tokio::time::Instant::now()));
+        tokio::time::advance(OUTAGE_LOG_INTERVAL).await;
+        assert!(log.first_in_interval(tokio::time::Instant::now()));
+    }
 
     #[test]
     fn a_503_and_a_429_say_when_to_retry_and_a_401_how_to_authenticate() {

@@ -38,8 +38,10 @@ pub enum AckReason {
     Stale,
     /// The push body is not a job message; redelivering cannot help.
     Malformed,
-    /// The dead-letter delivery was recorded (the job is failed, or was already finished).
+    /// The dead-letter delivery failed the job (or found it already finished).
     DeadLettered,
+    /// The dead-letter delivery requeued the job: it is published afresh after a delay.
+    Requeued,
 }
 
 /// Why a delivery was nacked.
@@ -76,6 +78,7 @@ impl AckReason {
             AckReason::Stale => "stale",
             AckReason::Malformed => "malformed",
             AckReason::DeadLettered => "dead_lettered",
+            AckReason::Requeued => "requeued",
         }
     }
 }
@@ -163,6 +166,7 @@ mod tests {
             AckReason::Stale,
             AckReason::Malformed,
             AckReason::DeadLettered,
+            AckReason::Requeued,
         ] {
             assert_eq!(
                 serde_json::to_value(reason).expect("serialises"),

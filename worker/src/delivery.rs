@@ -1,12 +1,13 @@
 //! The two deliveries the worker answers, in one place and one vocabulary
 //! ([`Answer`]): a push of the `jobs` subscription (claim the job, run its
 //! handler under its timeout, record the outcome) and a dead-letter (Pub/Sub
-//! gave up delivering a message).
+//! gave up delivering a message: the job is requeued, or failed when it
+//! keeps coming back without an attempt running).
 
 use crate::answer::{AckReason, Answer, NackReason};
 use crate::push_envelope::PushEnvelope;
 use crate::state::AppState;
-use jobs_domain::{Claim, Job, JobMessage, Outcome, Recorded, StoreError};
+use jobs_domain::{Claim, Job, JobMessage, JobStatus, Outcome, Recorded, StoreError};
 use std::time::{Duration, Instant};
 use tracing::field::{Empty, display};
 use tracing::{Instrument, Span};
@@ -46,9 +47,9 @@ pub async fn push(state: &AppState, body: &[u8]) -> Answer {
     .await
 }
 
-/// Answers a delivery of the dead-letter subscription: fails the job the
-/// message names. Acks everything but a database failure, which may pass on
-/// redelivery.
+/// Answers a delivery of the dead-letter subscription: requeues the job the
+/// message names, or fails it (see `JobStore::dead_letter`). Acks everything
+/// but a database failure, which may pass on redelivery.
 pub async fn dead_letter(state: &AppState, body: &[u8]) -> Answer {
     let envelope = match PushEnvelope::from_slice(body) {
         Ok(envelope) => envelope,
@@ -78,7 +79,11 @@ pub async fn dead_letter(state: &AppState, body: &[u8]) -> Answer {
             Some(count) => format!("dead-lettered after {count} delivery attempts"),
             None => "dead-lettered by Pub/Sub".to_owned(),
         };
-        match state.jobs.dead_letter(id, &detail).await {
+        match state.jobs.dead_letter(id, &detail, state.requeue).await {
+            Ok(job) if job.status == JobStatus::Pending => {
+                tracing::info!(run_at = %job.run_at, "dead-lettered job requeued");
+                Answer::Ack(AckReason::Requeued, Some(id))
+            }
             Ok(job) => {
                 tracing::info!(status = %job.status, "dead-letter recorded");
                 Answer::Ack(AckReason::DeadLettered, Some(id))

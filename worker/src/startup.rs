@@ -30,6 +30,7 @@ pub async fn build_with(
         None => Registry::builtin(&settings.handlers)
             .map_err(|err| StartupError::JobTypes(Box::new(err)))?,
     };
+    let requeue = settings.delivery.requeue_policy()?;
     let push_auth = match settings.push_auth.checked()? {
         Some(push_auth) => {
             tracing::info!(audience = %push_auth.audience, service_account = %push_auth.service_account, "push tokens are verified");
@@ -52,6 +53,7 @@ pub async fn build_with(
         registry: Arc::new(registry),
         push_auth,
         lease_grace: settings.delivery.lease_grace,
+        requeue,
         job_max_timeout: settings.server.job_limits.max_timeout(),
         max_body_bytes: settings.delivery.push_max_body_bytes,
         metrics,

@@ -1,7 +1,7 @@
 //! The state every route shares, built once from the settings.
 
 use crate::push_auth::PushVerifier;
-use jobs_domain::JobStore;
+use jobs_domain::{JobStore, RequeuePolicy};
 use jobs_job_types::Registry;
 use jobs_runtime::Metrics;
 use std::sync::Arc;
@@ -18,6 +18,8 @@ pub struct AppState {
     pub push_auth: Option<Arc<PushVerifier>>,
     /// How long a claim's lease outlasts the job's timeout.
     pub lease_grace: Duration,
+    /// How dead-lettered jobs are requeued.
+    pub requeue: RequeuePolicy,
     /// The cap on any handler run, whatever the job's timeout.
     pub job_max_timeout: Duration,
     /// Largest push body, in bytes.

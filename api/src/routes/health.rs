@@ -30,7 +30,7 @@ async fn readyz(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
         .execute(state.jobs.pool())
         .await
         .map_err(|err| {
-            tracing::warn!(error = %err, "readiness check failed");
+            tracing::debug!(error = %err, "readiness check failed");
             ApiError::Unavailable
         })?;
     Ok(StatusCode::NO_CONTENT)

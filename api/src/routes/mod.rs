@@ -12,7 +12,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use jobs_domain::SubmissionLimits;
 use jobs_domain::submission::submission_schemas;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -145,7 +146,8 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.max_body_bytes as usize))
-        .layer(from_fn(jobs_problem::log_internal_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(from_fn(jobs_problem::log_errors))
+        // 5xx are logged by `log_errors`, once; the trace layer would log each at ERROR.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)
 }

@@ -2,8 +2,8 @@
 
 use jobs_domain::api_keys::create_key;
 use jobs_domain::{
-    Claim, Idempotency, Job, JobEvent, JobFilter, JobId, JobState, JobStatus, JobStore, NewJob,
-    Outcome, Recorded, StoreError, TenantId,
+    Claim, FailureReason, Idempotency, Job, JobEvent, JobFilter, JobId, JobState, JobStatus,
+    JobStore, NewJob, Outcome, Recorded, RequeuePolicy, StoreError, TenantId,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -11,6 +11,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 const GRACE: Duration = Duration::from_secs(30);
+
+/// A policy that fails a job at its first dead-letter.
+const NO_REQUEUE: RequeuePolicy = RequeuePolicy {
+    limit: 0,
+    delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(1),
+};
 
 fn store(pool: &PgPool) -> JobStore {
     JobStore::new(pool.clone())
@@ -264,26 +271,32 @@ async fn cancel_and_retry_follow_the_state_machine(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
-async fn dead_lettering_fails_a_live_job_and_leaves_a_finished_one(pool: PgPool) {
+async fn dead_lettering_without_requeues_left_fails_a_live_job_and_leaves_a_finished_one(
+    pool: PgPool,
+) {
     let store = store(&pool);
     let t = tenant(&pool, "acme").await;
     let id = submitted(&store, t, 3).await;
     let job = store
-        .dead_letter(id, "dead-lettered after 5 deliveries")
+        .dead_letter(id, "dead-lettered after 5 deliveries", NO_REQUEUE)
         .await
         .expect("dl");
     assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.failure_reason, Some(FailureReason::DeadLettered));
     assert_eq!(
         job.error.as_deref(),
         Some("dead-lettered after 5 deliveries")
     );
-    let again = store.dead_letter(id, "again").await.expect("dl");
+    let again = store
+        .dead_letter(id, "again", NO_REQUEUE)
+        .await
+        .expect("dl");
     assert_eq!(
         again.error.as_deref(),
         Some("dead-lettered after 5 deliveries")
     );
     assert!(matches!(
-        store.dead_letter(JobId::new(), "x").await,
+        store.dead_letter(JobId::new(), "x", NO_REQUEUE).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -294,10 +307,16 @@ async fn dead_lettering_spares_a_job_a_live_delivery_still_runs(pool: PgPool) {
     let t = tenant(&pool, "acme").await;
     let id = submitted(&store, t, 3).await;
     claimed(&store, id).await;
-    let job = store.dead_letter(id, "busy nacks").await.expect("dl");
+    let job = store
+        .dead_letter(id, "busy nacks", NO_REQUEUE)
+        .await
+        .expect("dl");
     assert_eq!(job.status, JobStatus::Processing);
     age_an_hour(&pool, id).await;
-    let job = store.dead_letter(id, "holder vanished").await.expect("dl");
+    let job = store
+        .dead_letter(id, "holder vanished", NO_REQUEUE)
+        .await
+        .expect("dl");
     assert_eq!(job.status, JobStatus::Failed);
 
     let flaky = submitted(&store, t, 10).await;
@@ -306,7 +325,10 @@ async fn dead_lettering_spares_a_job_a_live_delivery_still_runs(pool: PgPool) {
         .record(&job, Outcome::Retryable("HTTP 503".into()))
         .await
         .expect("record");
-    let job = store.dead_letter(flaky, "dead-lettered").await.expect("dl");
+    let job = store
+        .dead_letter(flaky, "dead-lettered", NO_REQUEUE)
+        .await
+        .expect("dl");
     assert_eq!(
         job.error.as_deref(),
         Some("dead-lettered; last error: HTTP 503")
@@ -530,7 +552,8 @@ async fn force(pool: &PgPool, id: JobId, state: JobState, due: bool, lease_expir
              run_at = now() + case when $5 then interval '-1 minute' else interval '1 hour' end,
              lease_expires_at = case when $2 = 'processing' then
                  now() + case when $6 then interval '-1 minute' else interval '1 hour' end end,
-             finished_at = case when $2 in ('completed', 'failed', 'cancelled') then now() end
+             finished_at = case when $2 in ('completed', 'failed', 'cancelled') then now() end,
+             failure_reason = case when $2 = 'failed' then 'permanent_error' end
          where id = $1",
     )
     .bind(id)
@@ -629,4 +652,118 @@ async fn a_broken_invariant_is_refused_by_a_constraint_named_after_it(pool: PgPo
         constraint.as_deref(),
         Some("jobs_finished_at_set_exactly_when_final")
     );
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_dead_letter_requeues_a_job_with_attempts_left_until_it_keeps_coming_without_progress(
+    pool: PgPool,
+) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let policy = RequeuePolicy {
+        limit: 2,
+        delay: Duration::from_secs(60),
+        max_delay: Duration::from_secs(600),
+    };
+    let id = submitted(&store, t, 3).await;
+    store.mark_published(&[id]).await.expect("mark");
+    let job = store
+        .dead_letter(id, "dead-lettered", policy)
+        .await
+        .expect("dl");
+    assert_eq!((job.status, job.attempts), (JobStatus::Pending, 0));
+    assert!(job.run_at > chrono::Utc::now() + chrono::Duration::seconds(50));
+    let unpublished: bool =
+        sqlx::query_scalar("select published_at is null from jobs where id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("published_at");
+    assert!(
+        unpublished,
+        "a requeued job is published afresh by the reconciler"
+    );
+
+    // A second dead-letter without an attempt in between: requeued once more.
+    store
+        .dead_letter(id, "dead-lettered", policy)
+        .await
+        .expect("dl");
+    // An attempt runs: that is progress, and the count starts again.
+    age_an_hour(&pool, id).await;
+    let job = claimed(&store, id).await;
+    store
+        .record(&job, Outcome::Retryable("HTTP 503".into()))
+        .await
+        .expect("record");
+    for _ in 0..2 {
+        let job = store
+            .dead_letter(id, "dead-lettered", policy)
+            .await
+            .expect("dl");
+        assert_eq!(job.status, JobStatus::Pending);
+    }
+    // The limit reached without progress: failed, with the handler's error kept.
+    let job = store
+        .dead_letter(id, "dead-lettered", policy)
+        .await
+        .expect("dl");
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.failure_reason, Some(FailureReason::DeadLettered));
+    assert_eq!(
+        job.error.as_deref(),
+        Some("dead-lettered; last error: HTTP 503")
+    );
+    assert_eq!(
+        events(&store, t, id).await,
+        [
+            "submitted",
+            "requeued",
+            "requeued",
+            "claimed",
+            "failed_retryable",
+            "requeued",
+            "requeued",
+            "dead_lettered"
+        ]
+    );
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_result_jsonb_cannot_hold_is_stored_escaped_and_the_success_stands(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let id = submitted(&store, t, 3).await;
+    let job = claimed(&store, id).await;
+    let recorded = store
+        .record(
+            &job,
+            Outcome::Succeeded(json!({"body": "{\"a\": \"x\0y\"}"})),
+        )
+        .await
+        .expect("a NUL in the result is no database error");
+    let Recorded::Completed(done) = recorded else {
+        panic!("expected completed, got {recorded:?}");
+    };
+    assert_eq!(done.result, Some(json!({"body": "{\"a\": \"x\\u0000y\"}"})));
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_retried_job_starts_clean_and_runs_now(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let id = submitted(&store, t, 3).await;
+    sqlx::query("update jobs set run_at = now() + interval '1 day' where id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .expect("delay");
+    store.cancel(t, id).await.expect("cancel");
+    let job = claimed_after_retry(&store, t, id).await;
+    assert_eq!((job.error, job.failure_reason), (None, None));
+    assert!(job.run_at <= chrono::Utc::now());
+}
+
+async fn claimed_after_retry(store: &JobStore, t: TenantId, id: JobId) -> Job {
+    store.retry(t, id).await.expect("retry")
 }

@@ -1,7 +1,11 @@
 //! The state machine: the design table pair by pair, and invariants under random events.
 
-use jobs_domain::{Cause, Job, JobEvent, JobId, JobState, JobStatus, Outcome, Transition};
+use jobs_domain::{
+    Cause, DeadLetter, ErrorUpdate, FailureReason, Job, JobEvent, JobId, JobState, JobStatus,
+    Outcome, RequeuePolicy, Transition,
+};
 use proptest::prelude::*;
+use std::time::Duration;
 
 fn state(status: JobStatus, attempts: i32, max_attempts: i32) -> JobState {
     JobState {
@@ -19,6 +23,7 @@ fn expected_with_attempts_left(status: JobStatus, event: JobEvent) -> Option<Job
         (S::Pending, E::Claimed) => Some(state(S::Processing, 2, 3)),
         (S::Pending, E::Cancelled) => Some(state(S::Cancelled, 1, 3)),
         (S::Pending | S::Processing, E::DeadLettered) => Some(state(S::Failed, 1, 3)),
+        (S::Pending | S::Processing, E::Requeued) => Some(state(S::Pending, 1, 3)),
         (S::Processing, E::LeaseExpired) => Some(state(S::Processing, 2, 3)),
         (S::Processing, E::Succeeded) => Some(state(S::Completed, 1, 3)),
         (S::Processing, E::FailedRetryable) => Some(state(S::Pending, 1, 3)),
@@ -69,6 +74,33 @@ fn a_pending_job_without_attempts_left_cannot_be_claimed() {
 fn retrying_an_exhausted_job_grants_one_more_attempt() {
     let next = state(JobStatus::Failed, 3, 3).apply(JobEvent::Retried);
     assert_eq!(next, Ok(state(JobStatus::Pending, 3, 4)));
+}
+
+#[test]
+fn an_exhausted_event_needs_the_last_attempt_and_a_requeue_an_attempt_left() {
+    let last = state(JobStatus::Processing, 3, 3);
+    assert_eq!(
+        last.apply(JobEvent::AttemptsExhausted),
+        Ok(state(JobStatus::Failed, 3, 3))
+    );
+    assert!(last.apply(JobEvent::Requeued).is_err());
+    assert!(
+        state(JobStatus::Processing, 1, 3)
+            .apply(JobEvent::AttemptsExhausted)
+            .is_err()
+    );
+}
+
+#[test]
+fn a_job_at_the_most_attempts_any_job_may_have_cannot_be_retried() {
+    let most = JobState::MAX_ATTEMPTS;
+    let spent = state(JobStatus::Failed, most, most);
+    assert!(spent.apply(JobEvent::Retried).is_err());
+    let almost = state(JobStatus::Failed, most - 1, most - 1);
+    assert_eq!(
+        almost.apply(JobEvent::Retried),
+        Ok(state(JobStatus::Pending, most - 1, most))
+    );
 }
 
 #[test]
@@ -125,6 +157,7 @@ fn job_in(state: JobState, error: Option<&str>) -> Job {
         payload: serde_json::json!({}),
         result: None,
         error: error.map(str::to_owned),
+        failure_reason: None,
         attempts: state.attempts,
         max_attempts: state.max_attempts,
         timeout_seconds: 30,
@@ -137,6 +170,21 @@ fn job_in(state: JobState, error: Option<&str>) -> Job {
     }
 }
 
+/// Requeues twice, 10 s then 20 s, capped at 15 s.
+const POLICY: RequeuePolicy = RequeuePolicy {
+    limit: 2,
+    delay: Duration::from_secs(10),
+    max_delay: Duration::from_secs(15),
+};
+
+fn dead_letter(without_progress: i32) -> Cause {
+    Cause::DeadLettered(DeadLetter {
+        detail: "dead-lettered after 5 delivery attempts".into(),
+        without_progress,
+        policy: POLICY,
+    })
+}
+
 #[test]
 fn a_decided_transition_goes_where_apply_goes_and_is_guarded_by_the_state_it_saw() {
     let causes = [
@@ -144,50 +192,133 @@ fn a_decided_transition_goes_where_apply_goes_and_is_guarded_by_the_state_it_saw
         Cause::Outcome(Outcome::Retryable("503".into())),
         Cause::Outcome(Outcome::Permanent("404".into())),
         Cause::LeaseExpired,
-        Cause::DeadLettered("dead-lettered after 5 delivery attempts".into()),
+        dead_letter(0),
+        dead_letter(POLICY.limit),
         Cause::Cancelled,
         Cause::Retried,
     ];
     for status in JobStatus::ALL {
-        for cause in &causes {
-            let from = state(status, 1, 3);
-            let decided = Transition::decide(&job_in(from, None), cause.clone());
-            let applied = from.apply(cause.event());
-            assert_eq!(
-                decided.as_ref().map(|t| t.to),
-                applied.as_ref().copied(),
-                "{status} {cause:?}"
-            );
-            if let Ok(transition) = decided {
-                assert_eq!(transition.from, from);
-                assert_eq!(transition.finishes(), transition.to.status.is_terminal());
-                assert_eq!(transition.republish, cause.event() == JobEvent::Retried);
+        for attempts in [1, 3] {
+            for cause in &causes {
+                let from = state(status, attempts, 3);
+                let case = format!("{status} {attempts}/3 {cause:?}");
+                match Transition::decide(&job_in(from, None), 0, cause.clone()) {
+                    Ok(transition) => {
+                        assert_eq!(transition.from, from, "{case}");
+                        let recorded = from.apply(transition.event);
+                        let applied = from.apply(cause.event());
+                        // The recorded event is the one whose move was made, or
+                        // the name of a failure that left no attempt.
+                        assert!(
+                            recorded == Ok(transition.to) || applied == Ok(transition.to),
+                            "{case}: {transition:?}"
+                        );
+                        assert_eq!(transition.finishes(), transition.to.status.is_terminal());
+                        assert_eq!(
+                            transition.failure_reason.is_some(),
+                            transition.to.status == JobStatus::Failed,
+                            "{case}"
+                        );
+                        assert_eq!(
+                            transition.republish,
+                            matches!(transition.event, JobEvent::Retried | JobEvent::Requeued),
+                            "{case}"
+                        );
+                    }
+                    Err(err) => {
+                        assert!(from.apply(cause.event()).is_err(), "{case}: {err}");
+                    }
+                }
             }
         }
     }
 }
 
 #[test]
-fn a_dead_letter_keeps_the_handlers_last_error_and_an_error_outcome_replaces_it() {
+fn a_dead_letter_requeues_a_job_with_attempts_left_with_a_growing_delay() {
+    let pending = job_in(state(JobStatus::Pending, 1, 3), Some("HTTP 500"));
+    let first = Transition::decide(&pending, 0, dead_letter(0)).expect("allowed");
+    assert_eq!(first.event, JobEvent::Requeued);
+    assert_eq!(first.to, state(JobStatus::Pending, 1, 3));
+    assert_eq!(first.run_in, Some(Duration::from_secs(10)));
+    assert_eq!((first.dead_letters, first.republish), (1, true));
+    assert_eq!(first.error, ErrorUpdate::Keep);
+    let second = Transition::decide(&pending, 1, dead_letter(1)).expect("allowed");
+    assert_eq!(second.run_in, Some(Duration::from_secs(15)), "capped");
+    assert_eq!(POLICY.delay_of(2), Duration::from_secs(15));
+}
+
+#[test]
+fn a_job_dead_lettered_too_often_without_progress_or_with_no_attempt_left_fails() {
+    let pending = job_in(state(JobStatus::Pending, 1, 3), Some("HTTP 500"));
+    let failed =
+        Transition::decide(&pending, POLICY.limit, dead_letter(POLICY.limit)).expect("allowed");
+    assert_eq!(failed.event, JobEvent::DeadLettered);
+    assert_eq!(failed.to.status, JobStatus::Failed);
+    assert_eq!(failed.failure_reason, Some(FailureReason::DeadLettered));
+    assert_eq!(
+        failed.error,
+        ErrorUpdate::Set("dead-lettered after 5 delivery attempts; last error: HTTP 500".into())
+    );
+    let spent = job_in(state(JobStatus::Processing, 3, 3), None);
+    let failed = Transition::decide(&spent, 0, dead_letter(0)).expect("allowed");
+    assert_eq!(failed.failure_reason, Some(FailureReason::DeadLettered));
+}
+
+#[test]
+fn a_retryable_error_on_the_last_attempt_is_recorded_as_attempts_exhausted() {
+    let last = job_in(state(JobStatus::Processing, 3, 3), None);
+    let exhausted = Transition::decide(&last, 0, Cause::Outcome(Outcome::Retryable("503".into())))
+        .expect("allowed");
+    assert_eq!(exhausted.event, JobEvent::AttemptsExhausted);
+    assert_eq!(
+        exhausted.failure_reason,
+        Some(FailureReason::AttemptsExhausted)
+    );
+    let expired = Transition::decide(&last, 0, Cause::LeaseExpired).expect("allowed");
+    assert_eq!(expired.event, JobEvent::AttemptsExhausted);
+}
+
+#[test]
+fn a_retry_clears_the_old_error_and_runs_now() {
+    let failed = job_in(state(JobStatus::Failed, 3, 3), Some("HTTP 404"));
+    let retried = Transition::decide(&failed, 0, Cause::Retried).expect("allowed");
+    assert_eq!(retried.error, ErrorUpdate::Clear);
+    assert_eq!(retried.run_in, Some(Duration::ZERO));
+    assert_eq!(retried.failure_reason, None);
+}
+
+#[test]
+fn a_result_with_nul_is_kept_with_the_nul_escaped() {
+    let processing = job_in(state(JobStatus::Processing, 1, 3), None);
+    let result = serde_json::json!({"body": "a\0b", "k\0": ["\0"]});
+    let done = Transition::decide(&processing, 0, Cause::Outcome(Outcome::Succeeded(result)))
+        .expect("allowed");
+    assert_eq!(
+        done.result,
+        Some(serde_json::json!({"body": "a\\u0000b", "k\\u0000": ["\\u0000"]}))
+    );
+}
+
+#[test]
+fn an_error_outcome_replaces_the_error_and_a_success_stores_its_result() {
     let processing = state(JobStatus::Processing, 1, 3);
     let job = job_in(processing, Some("HTTP 500"));
-    let dead =
-        Transition::decide(&job, Cause::DeadLettered("dead-lettered".into())).expect("allowed");
-    assert_eq!(
-        dead.error.as_deref(),
-        Some("dead-lettered; last error: HTTP 500")
-    );
-    assert_eq!(dead.detail.as_deref(), Some("dead-lettered"));
-    let retry = Transition::decide(&job, Cause::Outcome(Outcome::Retryable("HTTP 503".into())))
-        .expect("allowed");
-    assert_eq!(retry.error.as_deref(), Some("HTTP 503"));
+    let retry = Transition::decide(
+        &job,
+        0,
+        Cause::Outcome(Outcome::Retryable("HTTP 503".into())),
+    )
+    .expect("allowed");
+    assert_eq!(retry.error, ErrorUpdate::Set("HTTP 503".into()));
     let done = Transition::decide(
         &job,
+        0,
         Cause::Outcome(Outcome::Succeeded(serde_json::json!(7))),
     )
     .expect("allowed");
     assert_eq!(
         (done.error, done.result),
-        (None, Some(serde_json::json!(7)))
+        (ErrorUpdate::Keep, Some(serde_json::json!(7)))
     );
 }

@@ -6,6 +6,9 @@ use clap::Args;
 use jobs_domain::SubmissionLimits;
 use std::time::Duration;
 
+/// Ten years, the furthest JOB_MAX_DELAY_SECONDS may reach.
+const MAX_DELAY_SECONDS: i64 = 10 * 365 * 24 * 3600;
+
 /// Defaults and upper bounds of a job's attempts, timeout and delay.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct JobLimits {
@@ -27,9 +30,11 @@ pub struct JobLimits {
     #[arg(long, env = "JOB_MAX_TIMEOUT_SECONDS", value_name = "JOB_MAX_TIMEOUT_SECONDS", default_value_t = 540,
           value_parser = clap::value_parser!(i32).range(1..=3600))]
     pub max_timeout_seconds: i32,
-    /// Furthest into the future a job may be scheduled, in seconds.
+    /// Furthest into the future a job may be scheduled, in seconds (at most
+    /// ten years, so no `run_at` can leave the range PostgreSQL and the API's
+    /// clock arithmetic hold).
     #[arg(long, env = "JOB_MAX_DELAY_SECONDS", value_name = "JOB_MAX_DELAY_SECONDS", default_value_t = 30 * 24 * 3600,
-          value_parser = clap::value_parser!(i64).range(0..))]
+          value_parser = clap::value_parser!(i64).range(0..=MAX_DELAY_SECONDS))]
     pub max_delay_seconds: i64,
 }
 
@@ -91,6 +96,23 @@ mod tests {
         assert_eq!(limits.max_timeout(), Duration::from_secs(540));
         let submission = limits.submission_limits().expect("consistent");
         assert_eq!(submission, SubmissionLimits::default());
+    }
+
+    #[test]
+    fn limits_past_what_the_schema_and_the_clock_hold_are_refused_naming_the_variable() {
+        for (flag, variable) in [
+            ("--max-attempts-limit=1001", "JOB_MAX_ATTEMPTS_LIMIT"),
+            ("--max-timeout-seconds=3601", "JOB_MAX_TIMEOUT_SECONDS"),
+            (
+                "--max-delay-seconds=9223372036854775807",
+                "JOB_MAX_DELAY_SECONDS",
+            ),
+        ] {
+            let err = parse(&[flag])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} must be refused"));
+            assert!(err.to_string().contains(variable), "{err}");
+        }
     }
 
     #[test]

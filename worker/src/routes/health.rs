@@ -25,7 +25,7 @@ async fn readyz(State(state): State<AppState>) -> Result<StatusCode, WorkerError
         .execute(state.jobs.pool())
         .await
         .map_err(|err| {
-            tracing::warn!(error = %err, "readiness check failed");
+            tracing::debug!(error = %err, "readiness check failed");
             WorkerError::Unavailable("the database")
         })?;
     Ok(StatusCode::NO_CONTENT)

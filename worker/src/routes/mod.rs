@@ -24,7 +24,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { WorkerError::NoRoute })
         .method_not_allowed_fallback(|| async { WorkerError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.max_body_bytes as usize))
-        .layer(from_fn(jobs_problem::log_internal_errors))
+        .layer(from_fn(jobs_problem::log_errors))
         // A nack is a 409 or 503 by design, and the delivery code has already
         // said why; at the default ERROR level every retry would look like an outage.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))

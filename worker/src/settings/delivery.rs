@@ -1,10 +1,12 @@
-//! How deliveries are taken in and how long a claim holds a job.
+//! How deliveries are taken in, how long a claim holds a job, and how a
+//! dead-lettered job is requeued.
 
 use clap::Args;
-use jobs_runtime::settings::parse_seconds;
+use jobs_domain::RequeuePolicy;
+use jobs_runtime::settings::{SettingError, parse_fractional_seconds, parse_seconds};
 use std::time::Duration;
 
-/// Push bodies and leases.
+/// Push bodies, leases and dead-letter requeues.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct DeliverySettings {
     /// Largest push body accepted, in bytes.
@@ -14,4 +16,34 @@ pub struct DeliverySettings {
     /// How long a claim's lease outlasts the job's timeout, so a slow outcome write is not taken over.
     #[arg(long, env = "LEASE_GRACE_SECONDS", value_name = "LEASE_GRACE_SECONDS", default_value = "30", value_parser = parse_seconds)]
     pub lease_grace: Duration,
+    /// Dead-letters without an attempt running in between that requeue a job
+    /// (pending again, published afresh); the next one fails it as `dead_lettered`.
+    #[arg(long, env = "DEAD_LETTER_REQUEUE_LIMIT", value_name = "DEAD_LETTER_REQUEUE_LIMIT", default_value_t = 5,
+          value_parser = clap::value_parser!(i32).range(0..=1000))]
+    pub dead_letter_requeue_limit: i32,
+    /// Seconds before a requeued job is published again; doubles with each requeue without progress.
+    #[arg(long, env = "DEAD_LETTER_REQUEUE_DELAY_SECONDS", value_name = "DEAD_LETTER_REQUEUE_DELAY_SECONDS",
+          default_value = "60", value_parser = parse_fractional_seconds)]
+    pub dead_letter_requeue_delay: Duration,
+    /// The longest delay before a requeued job is published again, in seconds.
+    #[arg(long, env = "DEAD_LETTER_REQUEUE_MAX_DELAY_SECONDS", value_name = "DEAD_LETTER_REQUEUE_MAX_DELAY_SECONDS",
+          default_value = "900", value_parser = parse_fractional_seconds)]
+    pub dead_letter_requeue_max_delay: Duration,
+}
+
+impl DeliverySettings {
+    /// The requeue policy, after checking its delays agree.
+    pub fn requeue_policy(&self) -> Result<RequeuePolicy, SettingError> {
+        if self.dead_letter_requeue_delay > self.dead_letter_requeue_max_delay {
+            return Err(SettingError {
+                setting: "DEAD_LETTER_REQUEUE_DELAY_SECONDS",
+                message: "must not exceed DEAD_LETTER_REQUEUE_MAX_DELAY_SECONDS".to_owned(),
+            });
+        }
+        Ok(RequeuePolicy {
+            limit: self.dead_letter_requeue_limit,
+            delay: self.dead_letter_requeue_delay,
+            max_delay: self.dead_letter_requeue_max_delay,
+        })
+    }
 }

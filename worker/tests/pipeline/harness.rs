@@ -136,8 +136,20 @@ impl Stack {
 
     /// Starts the worker binary and waits until it is ready.
     pub async fn start_worker(&mut self) {
+        let database_url = self.database_url.clone();
+        self.spawn_worker(&database_url, "/readyz").await;
+    }
+
+    /// Starts the worker with a database that cannot be reached (nothing
+    /// listens at its port), as during an outage, and waits until it is up.
+    pub async fn start_worker_without_database(&mut self) {
+        let unreachable = format!("postgres://postgres@127.0.0.1:{}/jobs", free_port());
+        self.spawn_worker(&unreachable, "/healthz").await;
+    }
+
+    async fn spawn_worker(&mut self, database_url: &str, ready_path: &str) {
         let child = Command::new(env!("CARGO_BIN_EXE_worker"))
-            .env("DATABASE_URL", &self.database_url)
+            .env("DATABASE_URL", database_url)
             .env("DATABASE_MAX_CONNECTIONS", "10")
             .env("HOST", "127.0.0.1")
             .env("PORT", self.worker_port.to_string())
@@ -147,6 +159,9 @@ impl Stack {
             .env("LEASE_GRACE_SECONDS", LEASE_GRACE_SECONDS.to_string())
             .env("RECONCILE_INTERVAL_SECONDS", "0.2")
             .env("RECONCILE_PUBLISH_GRACE_SECONDS", "1")
+            // The time scale for requeues, as the emulator's for its backoff.
+            .env("DEAD_LETTER_REQUEUE_DELAY_SECONDS", "0.5")
+            .env("DEAD_LETTER_REQUEUE_MAX_DELAY_SECONDS", "2")
             .env("HTTP_ALLOW_PRIVATE_NETWORKS", "true")
             .env("LOG_FORMAT", "pretty")
             .env(
@@ -157,7 +172,7 @@ impl Stack {
             .spawn()
             .expect("worker starts");
         self.worker = Some(child);
-        let ready = format!("http://127.0.0.1:{}/readyz", self.worker_port);
+        let ready = format!("http://127.0.0.1:{}{ready_path}", self.worker_port);
         tokio::time::timeout(GUARD, async {
             loop {
                 if let Ok(response) = self.client.get(&ready).send().await

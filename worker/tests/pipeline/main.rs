@@ -6,6 +6,7 @@ mod delivery;
 mod failures;
 mod harness;
 mod lifecycle;
+mod outages;
 mod recovery;
 mod soak;
 mod target;

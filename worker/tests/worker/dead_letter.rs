@@ -1,7 +1,7 @@
 use crate::helpers::{
     WorkerOptions, assert_ack, assert_problem, envelope, envelope_with, events, serve, spawn_worker,
 };
-use jobs_domain::{JobId, JobStatus};
+use jobs_domain::{FailureReason, JobId, JobStatus};
 use jobs_worker::push_envelope::DEAD_LETTER_DELIVERY_COUNT;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -18,7 +18,7 @@ fn dead_lettered(job_id: JobId, deliveries: u32) -> Value {
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
-async fn a_dead_lettered_pending_job_is_marked_failed_with_the_detail(pool: PgPool) {
+async fn a_dead_lettered_job_with_attempts_left_is_requeued_and_spends_no_attempt(pool: PgPool) {
     let worker = spawn_worker(pool).await;
     let job = worker.insert_job("noop", json!({}), 5, 30).await;
 
@@ -30,19 +30,55 @@ async fn a_dead_lettered_pending_job_is_marked_failed_with_the_detail(pool: PgPo
         )
         .await;
 
-    assert_ack(response, "dead_lettered").await;
+    assert_ack(response, "requeued").await;
+    let after = worker.job(job.id).await;
+    assert_eq!((after.status, after.attempts), (JobStatus::Pending, 0));
+    assert_eq!((after.error, after.failure_reason), (None, None));
+    assert!(after.run_at > job.run_at, "published again after a delay");
+    let history = worker.history(job.id).await;
+    assert_eq!(events(&history), ["submitted", "requeued"]);
+    let detail = history
+        .last()
+        .and_then(|e| e.detail.clone())
+        .unwrap_or_default();
+    assert!(
+        detail.starts_with("dead-lettered after 5 delivery attempts; requeued (1 of 5)"),
+        "{detail}"
+    );
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_job_dead_lettered_past_the_limit_without_an_attempt_is_failed_with_the_detail(
+    pool: PgPool,
+) {
+    let worker = spawn_worker(pool).await;
+    let job = worker.insert_job("noop", json!({}), 5, 30).await;
+    let dead_letter = || {
+        worker.post(
+            "/pubsub/dead-letter",
+            dead_lettered(job.id, 5).to_string(),
+            None,
+        )
+    };
+
+    for _ in 0..5 {
+        assert_ack(dead_letter().await, "requeued").await;
+    }
+    assert_ack(dead_letter().await, "dead_lettered").await;
+
     let after = worker.job(job.id).await;
     assert_eq!(after.status, JobStatus::Failed);
+    assert_eq!(after.failure_reason, Some(FailureReason::DeadLettered));
     assert_eq!(
         after.error.as_deref(),
         Some("dead-lettered after 5 delivery attempts")
     );
     let history = worker.history(job.id).await;
-    assert_eq!(events(&history), ["submitted", "dead_lettered"]);
     assert_eq!(
-        history.last().and_then(|e| e.detail.as_deref()),
-        Some("dead-lettered after 5 delivery attempts")
+        history.last().map(|e| e.event.as_str()),
+        Some("dead_lettered")
     );
+    assert_eq!(after.attempts, 0, "the outage spent no attempt");
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
@@ -53,14 +89,18 @@ async fn the_delivery_attempt_counts_when_the_attribute_is_missing(pool: PgPool)
     let body = envelope(job.id, "noop", 7).to_string();
     assert_ack(
         worker.post("/pubsub/dead-letter", body, None).await,
-        "dead_lettered",
+        "requeued",
     )
     .await;
 
-    let error = worker.job(job.id).await.error;
-    assert_eq!(
-        error.as_deref(),
-        Some("dead-lettered after 7 delivery attempts")
+    let history = worker.history(job.id).await;
+    let detail = history
+        .last()
+        .and_then(|e| e.detail.clone())
+        .unwrap_or_default();
+    assert!(
+        detail.starts_with("dead-lettered after 7 delivery attempts"),
+        "{detail}"
     );
 }
 

@@ -69,7 +69,7 @@ async fn a_redelivery_after_a_retryable_error_runs_the_job_again(pool: PgPool) {
             "claimed",
             "failed_retryable",
             "claimed",
-            "failed_retryable"
+            "attempts_exhausted"
         ]
     );
     assert_eq!(worker.job(job.id).await.status, JobStatus::Failed);
