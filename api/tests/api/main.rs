@@ -7,5 +7,6 @@ mod input;
 mod jobs;
 mod metrics;
 mod openapi;
+mod outage;
 mod publishing;
 mod tenants;

@@ -33,6 +33,8 @@ pub struct Stack {
     worker: Option<Child>,
     worker_port: u16,
     database_url: String,
+    /// Extra environment of the worker, over the defaults set in `start_worker`.
+    worker_env: Vec<(String, String)>,
 }
 
 /// A port nothing listens on now, for a server started later.
@@ -74,6 +76,12 @@ impl Stack {
     /// Starts the API and the worker pointing at an emulator that is not running yet.
     pub async fn without_emulator(pool: PgPool) -> Stack {
         let database_url = database_url(&pool);
+        Stack::without_emulator_at(pool, database_url).await
+    }
+
+    /// As [`Stack::without_emulator`], on the database at `database_url`
+    /// (which `pool` connects to), e.g. a test's own PostgreSQL cluster.
+    pub async fn without_emulator_at(pool: PgPool, database_url: String) -> Stack {
         let emulator_host = format!("127.0.0.1:{}", free_port());
         let args = ApiArgs::try_parse_from([
             "api",
@@ -101,7 +109,13 @@ impl Stack {
             worker: None,
             worker_port: free_port(),
             database_url,
+            worker_env: Vec::new(),
         }
+    }
+
+    /// Sets `key=value` in the environment of every worker started from now on.
+    pub fn set_worker_env(&mut self, key: &str, value: &str) {
+        self.worker_env.push((key.to_owned(), value.to_owned()));
     }
 
     /// Starts the emulator where the API and worker expect it, with the
@@ -168,6 +182,7 @@ impl Stack {
                 "RUST_LOG",
                 std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(self.worker_env.iter().map(|(key, value)| (key, value)))
             .kill_on_drop(true)
             .spawn()
             .expect("worker starts");
@@ -191,6 +206,23 @@ impl Stack {
     pub async fn kill_worker(&mut self) {
         if let Some(mut child) = self.worker.take() {
             child.kill().await.expect("SIGKILL the worker");
+        }
+    }
+
+    /// SIGKILLs the worker, leaves it down for `down` (pushes to it fail
+    /// meanwhile), then starts a new one and waits until it is ready.
+    pub async fn restart_worker(&mut self, down: Duration) {
+        self.kill_worker().await;
+        tokio::time::sleep(down).await;
+        self.start_worker().await;
+    }
+
+    /// Stops the emulator; every message it held is lost, as in an outage
+    /// that loses Pub/Sub's state. [`Stack::start_emulator`] starts a new one
+    /// where the API and the worker expect it.
+    pub async fn stop_emulator(&mut self) {
+        if let Some(emulator) = self.emulator.take() {
+            emulator.shutdown().await;
         }
     }
 

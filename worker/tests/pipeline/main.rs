@@ -2,6 +2,7 @@
 //! process, the worker as a real child process (so it can be killed), a real
 //! PostgreSQL, and an HTTP target the `http` jobs call.
 
+mod chaos;
 mod delivery;
 mod failures;
 mod harness;
