@@ -9,3 +9,4 @@ mod metrics;
 mod openapi;
 mod publishing;
 mod tenants;
+mod timeouts;
