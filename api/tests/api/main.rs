@@ -5,6 +5,7 @@ mod health;
 mod helpers;
 mod input;
 mod jobs;
+mod keys;
 mod metrics;
 mod openapi;
 mod publishing;
