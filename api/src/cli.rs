@@ -53,8 +53,7 @@ enum Keys {
         tenant: Option<String>,
     },
     /// Revoke the one key PREFIX names (as `keys list` shows it); running
-    /// API processes refuse it within API_KEY_CACHE_SECONDS. Revoking a
-    /// revoked key changes nothing.
+    /// API processes refuse it at once. Revoking a revoked key changes nothing.
     Revoke {
         /// The key's prefix (`jk_` and 12 characters), or more of the key.
         prefix: String,

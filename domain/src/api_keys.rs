@@ -24,6 +24,10 @@ pub const PREFIX_LEN: usize = KEY_PREFIX.len() + 12;
 /// fewest characters a revocation accepts.
 pub const SHORT_PREFIX_LEN: usize = KEY_PREFIX.len() + 4;
 
+/// The PostgreSQL channel on which a revoked or deleted key's hash (hex) is
+/// announced, by a trigger, so API processes can forget the key at once.
+pub const REVOKED_CHANNEL: &str = "api_keys_revoked";
+
 /// A freshly created key: the only time the secret exists outside the client.
 #[derive(Debug, Clone)]
 pub struct CreatedKey {
@@ -198,6 +202,20 @@ pub async fn revoke_key(pool: &PgPool, prefix: &str) -> Result<Revocation, Revok
     })
 }
 
+/// The key hash a [`REVOKED_CHANNEL`] notification carries, if it is one.
+pub fn revoked_hash(payload: &str) -> Option<[u8; 32]> {
+    let digits = payload.as_bytes();
+    if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut hash = [0u8; 32];
+    for (byte, pair) in hash.iter_mut().zip(digits.chunks_exact(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(hash)
+}
+
 /// The tenant of a live (unrevoked) key, if any.
 pub async fn find_tenant(pool: &PgPool, key: &str) -> Result<Option<TenantId>, StoreError> {
     let tenant = sqlx::query_scalar::<_, Uuid>(
@@ -207,4 +225,26 @@ pub async fn find_tenant(pool: &PgPool, key: &str) -> Result<Option<TenantId>, S
     .fetch_optional(pool)
     .await?;
     Ok(tenant.map(TenantId))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notification_payload_is_the_hex_of_a_key_hash() {
+        let hash = hash_key("jk_example");
+        let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
+        assert_eq!(revoked_hash(&hex), Some(hash));
+        assert_eq!(revoked_hash(&hex.to_uppercase()), Some(hash));
+        for bad in [
+            "",
+            "00",
+            &hex[..63],
+            &format!("{}zz", &hex[..62]),
+            "+0".repeat(32).as_str(),
+        ] {
+            assert_eq!(revoked_hash(bad), None, "{bad}");
+        }
+    }
 }

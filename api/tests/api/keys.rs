@@ -1,10 +1,17 @@
 //! API keys from the command line (`api keys create|list|revoke`, run as the
-//! real binary against the test's database).
+//! real binary against the test's database), and a revocation reaching a
+//! running API at once instead of after its key cache's time to live.
 
+use crate::helpers::{assert_problem, spawn_app_with};
 use jobs_domain::api_keys::{create_key, find_tenant, hash_key};
+use reqwest::Response;
 use sqlx::PgPool;
 use std::process::Output;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// Longest wait for a revocation to reach the API; far below the cache's hour.
+const GUARD: Duration = Duration::from_secs(10);
 
 /// Characters of a new key that `keys list` shows and `keys revoke` takes.
 const PREFIX_LEN: usize = 15;
@@ -73,6 +80,24 @@ async fn revoked_at(pool: &PgPool, key: &str) -> Option<chrono::DateTime<chrono:
         .fetch_one(pool)
         .await
         .expect("the key's row")
+}
+
+/// Sends `GET /v1/jobs` with `key` until it is refused, for at most [`GUARD`].
+async fn first_refusal(app: &crate::helpers::TestApp, key: &str) -> Response {
+    let started = Instant::now();
+    loop {
+        let response = app
+            .client
+            .get(app.url("/v1/jobs"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("get");
+        if response.status() != 200 || started.elapsed() > GUARD {
+            return response;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
@@ -226,4 +251,55 @@ async fn an_unknown_or_ambiguous_prefix_is_refused_in_one_line_and_revokes_nothi
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(revoked_at(&pool, old[0]).await.is_some());
     assert!(revoked_at(&pool, old[1]).await.is_none());
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_cached_key_is_refused_as_soon_as_it_is_revoked(pool: PgPool) {
+    // An hour of cache: only the revocation notice can make the API forget the key.
+    let app = spawn_app_with(pool.clone(), &["--api-key-cache=3600"]).await;
+    assert_eq!(app.get("/v1/jobs").await.status(), 200, "served and cached");
+    let output = api(&pool, &["keys", "revoke", &app.api_key[..PREFIX_LEN]]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let response = first_refusal(&app, &app.api_key).await;
+    assert_problem(response, 401, "unauthorized").await;
+}
+
+/// The process id of the API's listening connection, once it listens.
+async fn listener_pid(pool: &PgPool, not: Option<i32>) -> i32 {
+    let started = Instant::now();
+    loop {
+        let pid: Option<i32> = sqlx::query_scalar(
+            "select pid from pg_stat_activity
+             where datname = current_database() and query ilike 'listen%' and pid <> $1",
+        )
+        .bind(not.unwrap_or(0))
+        .fetch_optional(pool)
+        .await
+        .expect("pg_stat_activity");
+        if let Some(pid) = pid {
+            return pid;
+        }
+        assert!(started.elapsed() < GUARD, "the API never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_key_revoked_in_sql_after_the_listening_connection_was_cut_is_refused_too(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), &["--api-key-cache=3600"]).await;
+    assert_eq!(app.get("/v1/jobs").await.status(), 200, "served and cached");
+    let cut = listener_pid(&pool, None).await;
+    sqlx::query("select pg_terminate_backend($1)")
+        .bind(cut)
+        .execute(&pool)
+        .await
+        .expect("terminate");
+    listener_pid(&pool, Some(cut)).await;
+    sqlx::query("update api_keys set revoked_at = now() where key_hash = $1")
+        .bind(&hash_key(&app.api_key)[..])
+        .execute(&pool)
+        .await
+        .expect("revoke in SQL");
+    let response = first_refusal(&app, &app.api_key).await;
+    assert_problem(response, 401, "unauthorized").await;
 }
