@@ -1,5 +1,6 @@
 //! Building the API from its settings: the state and the routes, bound and
-//! ready to serve, with the publisher flushed at shutdown.
+//! ready to serve, with the API-key revocation listener running alongside
+//! and the publisher flushed at shutdown.
 
 use crate::auth::ApiKeys;
 use crate::rate_limit::TenantRateLimit;
@@ -26,10 +27,11 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
     let metrics = Metrics::new();
     let publisher =
         JobPublisher::new(&settings.server.pubsub, jobs.clone(), metrics.clone()).await?;
+    let api_keys = ApiKeys::new(pool, settings.requests.api_key_cache);
     let state = AppState {
         jobs,
         publisher: publisher.clone(),
-        api_keys: ApiKeys::new(pool, settings.requests.api_key_cache),
+        api_keys: api_keys.clone(),
         rate_limit: TenantRateLimit::new(quota),
         limits,
         max_body_bytes: settings.requests.max_body_bytes,
@@ -38,5 +40,6 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
     // Submits handed their publish off; a stopping API still sends them.
     Ok(Server::bind(&settings.server.listen, app(state))
         .await?
+        .with_task(move |stopping| api_keys.follow_revocations(stopping))
         .on_stop(async move { publisher.shutdown().await }))
 }

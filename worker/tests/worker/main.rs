@@ -8,3 +8,4 @@ mod http_jobs;
 mod metrics;
 mod push;
 mod startup;
+mod timeouts;
