@@ -113,8 +113,9 @@ fn main() -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(role.run(args))?;
-            Ok(ExitCode::SUCCESS)
+            Ok(jobs_runtime::cli::exit_code(
+                runtime.block_on(role.run(args)),
+            ))
         }
         Dispatch::Help => {
             print!("{}", usage());

@@ -9,6 +9,7 @@ use crate::{shutdown, telemetry};
 use anyhow::Context;
 use clap::Parser;
 use std::ffi::OsString;
+use std::process::ExitCode;
 
 /// Parses `args` (the first is the program name, as in
 /// [`std::env::args_os`]) as `C` and installs the log subscriber its
@@ -30,4 +31,17 @@ pub async fn serve(server: Server, what: &str) -> anyhow::Result<()> {
     tracing::info!(port = server.port(), "{what} listening");
     server.run_until_stopped(shutdown::signal()).await?;
     Ok(())
+}
+
+/// How a command ends: success, or its error on one line of stderr (the
+/// causes joined by `: `, never a backtrace, whatever `RUST_BACKTRACE` says)
+/// and exit status 1.
+pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

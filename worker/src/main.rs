@@ -1,6 +1,6 @@
 //! `worker`: serves the Pub/Sub push endpoints that run jobs ([`jobs_worker::cli`]).
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    jobs_worker::cli::run(std::env::args_os().collect()).await
+async fn main() -> std::process::ExitCode {
+    jobs_runtime::cli::exit_code(jobs_worker::cli::run(std::env::args_os().collect()).await)
 }

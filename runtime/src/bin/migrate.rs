@@ -2,6 +2,6 @@
 //! migration ([`jobs_runtime::migrate`]).
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    jobs_runtime::migrate::run(std::env::args_os()).await
+async fn main() -> std::process::ExitCode {
+    jobs_runtime::cli::exit_code(jobs_runtime::migrate::run(std::env::args_os()).await)
 }
