@@ -11,6 +11,7 @@ mod job_type;
 mod noop;
 mod registry;
 mod settings;
+pub mod signature;
 mod sleep;
 
 pub use email::{Email, EmailPayload, mask_address, masked_recipients};
