@@ -10,6 +10,7 @@ mod http_guard;
 mod job_type;
 mod noop;
 mod registry;
+mod secret_box;
 mod settings;
 pub mod signature;
 mod sleep;
@@ -19,6 +20,7 @@ pub use http::{Http, HttpPayload, MAX_REDIRECTS, RESULT_BODY_LIMIT};
 pub use job_type::{HandlerError, JobType, Payload, SetupError, parse_payload};
 pub use noop::{Noop, NoopPayload};
 pub use registry::{Builtin, BuiltinTypes, Registry, RegistryError, Runner};
+pub use secret_box::{SecretBox, SecretBoxError};
 pub use settings::{HandlerSettings, SmtpUrl};
 pub use sleep::{Sleep, SleepPayload};
 
