@@ -7,6 +7,7 @@
 mod email;
 mod http;
 mod http_guard;
+mod id_token;
 mod job_type;
 mod noop;
 mod registry;
@@ -17,6 +18,7 @@ mod sleep;
 
 pub use email::{Email, EmailPayload, mask_address, masked_recipients};
 pub use http::{Http, HttpPayload, MAX_REDIRECTS, RESULT_BODY_LIMIT};
+pub use id_token::{GoogleIdTokens, IdTokenError, IdTokenSource};
 pub use job_type::{HandlerError, JobType, Payload, SetupError, parse_payload};
 pub use noop::{Noop, NoopPayload};
 pub use registry::{Builtin, BuiltinTypes, Registry, RegistryError, Runner};
