@@ -29,7 +29,7 @@ use utoipa::{PartialSchema, ToSchema};
 pub const RESULT_BODY_LIMIT: usize = 64 * 1024;
 /// Redirects followed before giving up.
 pub const MAX_REDIRECTS: usize = 5;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The payload of the `http` type: one outbound HTTP request.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,7 +52,7 @@ pub struct HttpPayload {
 
 /// A URL parsed only if it has no whitespace or control character, which the
 /// parser would drop silently, so that the job calls the URL the client wrote.
-fn url_as_written<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Url, D::Error> {
+pub(crate) fn url_as_written<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Url, D::Error> {
     let raw = String::deserialize(deserializer)?;
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(D::Error::custom(
@@ -66,10 +66,18 @@ fn default_method() -> String {
     "GET".to_owned()
 }
 
-const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+pub(crate) const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// A header name is an RFC 9110 token.
+pub(crate) fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
 
 /// A header value may hold tab but no other ASCII control character (RFC 9110 field-value).
-fn is_header_value_byte(b: u8) -> bool {
+pub(crate) fn is_header_value_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
 
@@ -92,11 +100,7 @@ impl Payload for HttpPayload {
             return Err("url: must be an absolute http or https URL".to_owned());
         }
         for (name, value) in &self.headers {
-            let name_ok = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !name_ok {
+            if !is_header_name(name) {
                 return Err(format!("headers: `{name}` is not a valid header name"));
             }
             if !value.bytes().all(is_header_value_byte) {
@@ -222,7 +226,7 @@ impl JobType for Http {
         }
         let method = Method::from_bytes(payload.method.as_bytes())
             .map_err(|_| HandlerError::Permanent("method: not an HTTP method".to_owned()))?;
-        let headers = headers(&payload)?;
+        let headers = sensitive_headers(&payload.headers)?;
         let timeout_seconds = match payload.timeout_seconds {
             Some(seconds) => u64::from(seconds),
             None => u64::try_from(job.timeout_seconds).unwrap_or(1),
@@ -248,10 +252,12 @@ impl JobType for Http {
     }
 }
 
-/// The payload's headers, marked sensitive so no debug output shows their values.
-fn headers(payload: &HttpPayload) -> Result<HeaderMap, HandlerError> {
+/// Configured headers, marked sensitive so no debug output shows their values.
+pub(crate) fn sensitive_headers(
+    configured: &BTreeMap<String, String>,
+) -> Result<HeaderMap, HandlerError> {
     let mut headers = HeaderMap::new();
-    for (name, value) in &payload.headers {
+    for (name, value) in configured {
         let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
             HandlerError::Permanent(format!("headers: `{name}` is not a valid header name"))
         })?;
@@ -266,7 +272,7 @@ fn headers(payload: &HttpPayload) -> Result<HeaderMap, HandlerError> {
 }
 
 /// How a non-2xx status ends the attempt.
-fn status_error(status: StatusCode) -> HandlerError {
+pub(crate) fn status_error(status: StatusCode) -> HandlerError {
     let message = format!("the server answered {status}");
     if status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
@@ -281,7 +287,7 @@ fn status_error(status: StatusCode) -> HandlerError {
 }
 
 /// How a request that got no response ends the attempt.
-fn failure(err: &reqwest::Error, timeout: Duration) -> HandlerError {
+pub(crate) fn failure(err: &reqwest::Error, timeout: Duration) -> HandlerError {
     if let Some(blocked) = find_source::<BlockedDestination>(err) {
         return HandlerError::Permanent(blocked.to_string());
     }
@@ -329,7 +335,13 @@ fn chain(err: &reqwest::Error) -> String {
 /// The first `limit` bytes of the body as text. A body that breaks off after
 /// a 2xx keeps what arrived: the request itself succeeded, and repeating it
 /// could repeat its effect.
-async fn read_prefix(mut response: reqwest::Response, limit: usize) -> String {
+async fn read_prefix(response: reqwest::Response, limit: usize) -> String {
+    utf8_text(&read_prefix_bytes(response, limit).await)
+}
+
+/// The first `limit` bytes of the body, or what arrived before it broke off
+/// (logged), for the reasons [`read_prefix`] gives.
+pub(crate) async fn read_prefix_bytes(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
     let mut bytes = Vec::new();
     while bytes.len() < limit {
         match response.chunk().await {
@@ -344,7 +356,7 @@ async fn read_prefix(mut response: reqwest::Response, limit: usize) -> String {
             }
         }
     }
-    utf8_text(&bytes)
+    bytes
 }
 
 /// Bytes as text; a character cut in two by the limit is dropped rather than shown as U+FFFD.

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use jobs_domain::{Job, Outcome, PayloadError};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::time::Duration;
 use thiserror::Error;
 
 /// One job type: its name, its payload and how an attempt runs.
@@ -55,6 +56,16 @@ pub enum HandlerError {
     /// May pass on another attempt: the job goes back to pending while it has attempts left.
     #[error("{0}")]
     Retryable(String),
+    /// Like [`HandlerError::Retryable`], but the next attempt should run no
+    /// sooner than `after` from now: the far end asked for it (`Retry-After`).
+    #[error("{error}")]
+    RetryableAfter {
+        /// What failed, as for [`HandlerError::Retryable`].
+        error: String,
+        /// The earliest the next attempt should start, from now. It is the
+        /// far end's word, unclamped: bound it by the schedule's own maximum.
+        after: Duration,
+    },
     /// No retry can fix it: the job fails now.
     #[error("{0}")]
     Permanent(String),
@@ -71,7 +82,10 @@ impl From<PayloadError> for HandlerError {
 impl From<HandlerError> for Outcome {
     fn from(err: HandlerError) -> Self {
         match err {
-            HandlerError::Retryable(error) => Outcome::Retryable(error),
+            // The delay is not carried into the schedule yet: Pub/Sub's backoff applies.
+            HandlerError::Retryable(error) | HandlerError::RetryableAfter { error, .. } => {
+                Outcome::Retryable(error)
+            }
             HandlerError::Permanent(error) => Outcome::Permanent(error),
         }
     }
