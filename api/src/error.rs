@@ -18,6 +18,9 @@ pub enum ApiError {
     /// No such job for this tenant.
     #[error("no job with that id")]
     NotFound,
+    /// No job type of that name for this tenant.
+    #[error("no job type with that name")]
+    JobTypeNotFound,
     /// No route matches the path.
     #[error("no such endpoint; see /openapi.json")]
     NoRoute,
@@ -48,6 +51,9 @@ pub enum ApiError {
     /// A bug on our side; details are logged, never sent.
     #[error("internal error")]
     Internal(#[source] StoreError),
+    /// Stored data our code cannot read (a bug or a botched migration); logged, never sent.
+    #[error("internal error")]
+    Inconsistent(String),
 }
 
 impl ApiError {
@@ -60,7 +66,9 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::JobTypeNotFound | ApiError::NoRoute => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -68,7 +76,7 @@ impl ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Inconsistent(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -77,7 +85,7 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) => "malformed-request",
             ApiError::Unauthorized => "unauthorized",
-            ApiError::NotFound | ApiError::NoRoute => "not-found",
+            ApiError::NotFound | ApiError::JobTypeNotFound | ApiError::NoRoute => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
@@ -85,7 +93,7 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid-fields",
             ApiError::RateLimited { .. } => "rate-limited",
             ApiError::Unavailable => "unavailable",
-            ApiError::Internal(_) => "internal",
+            ApiError::Internal(_) | ApiError::Inconsistent(_) => "internal",
         }
     }
 }
@@ -116,6 +124,7 @@ impl IntoResponse for ApiError {
                 Some(source) => format!("{err}: {source}"),
                 None => err.to_string(),
             }),
+            ApiError::Inconsistent(detail) => Some(detail.clone()),
             _ => None,
         };
         let problem = Problem::new(status, self.slug(), self.to_string());

@@ -7,7 +7,9 @@ use crate::rate_limit::TenantRateLimit;
 use crate::routes::app;
 use crate::settings::ApiSettings;
 use crate::state::AppState;
-use jobs_domain::{JobStore, db};
+use jobs_domain::{JobStore, JobTypeStore, db};
+use jobs_job_types::JobTypeCatalog;
+use jobs_runtime::settings::SettingError;
 use jobs_runtime::{JobPublisher, Metrics, Server, StartupError};
 use sqlx::PgPool;
 
@@ -20,16 +22,26 @@ pub async fn build(settings: &ApiSettings) -> Result<Server, StartupError> {
 pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, StartupError> {
     let limits = settings.server.job_limits.submission_limits()?;
     let quota = settings.tenant_rate.quota()?;
+    let secret_box = settings
+        .secrets
+        .secret_box()
+        .map_err(|message| SettingError {
+            setting: "JOB_TYPE_SECRETS_KEY",
+            message,
+        })?;
     if settings.migrate_on_start {
         db::migrate(&pool).await?;
     }
     let jobs = JobStore::new(pool.clone());
+    let job_types = JobTypeCatalog::new(JobTypeStore::new(pool.clone()), limits);
     let metrics = Metrics::new();
     let publisher =
         JobPublisher::new(&settings.server.pubsub, jobs.clone(), metrics.clone()).await?;
     let api_keys = ApiKeys::new(pool, settings.requests.api_key_cache);
     let state = AppState {
         jobs,
+        job_types,
+        secret_box,
         publisher: publisher.clone(),
         api_keys: api_keys.clone(),
         rate_limit: TenantRateLimit::new(quota),

@@ -3,6 +3,7 @@
 use crate::auth::ApiKeys;
 use crate::rate_limit::TenantRateLimit;
 use jobs_domain::{JobStore, SubmissionLimits};
+use jobs_job_types::{JobTypeCatalog, SecretBox};
 use jobs_runtime::{JobPublisher, Metrics};
 
 /// Shared, cheaply cloned application state.
@@ -10,6 +11,10 @@ use jobs_runtime::{JobPublisher, Metrics};
 pub struct AppState {
     /// The job store.
     pub jobs: JobStore,
+    /// The tenants' own job types, cached.
+    pub job_types: JobTypeCatalog,
+    /// Seals HMAC secrets; `None` without JOB_TYPE_SECRETS_KEY.
+    pub secret_box: Option<SecretBox>,
     /// Hands new and retried jobs to Pub/Sub.
     pub publisher: JobPublisher,
     /// API-key verification.

@@ -55,6 +55,10 @@ pub struct Job {
     /// Unique id (UUIDv7).
     #[schema(value_type = String, format = Uuid)]
     pub id: JobId,
+    /// The tenant that owns the job; never shown to clients.
+    #[serde(skip)]
+    #[sqlx(rename = "tenant_id")]
+    pub tenant: TenantId,
     /// The registered job type that runs it.
     #[serde(rename = "type")]
     #[sqlx(rename = "type")]

@@ -13,13 +13,14 @@ use crate::job_message::JobMessage;
 use crate::job_status::JobStatus;
 use crate::state_machine::{Cause, DeadLetter, ErrorUpdate, Outcome, RequeuePolicy, Transition};
 use crate::store_error::StoreError;
+use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use std::time::Duration;
 
 /// The columns of [`Job`], in one place so every query returns the same shape.
 macro_rules! job_columns {
     () => {
-        "id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
+        "id, tenant_id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
          timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key"
     };
 }
@@ -72,6 +73,16 @@ pub enum Claim {
     NotDue(Job),
     /// No such job: ack, redelivering cannot help.
     NotFound,
+}
+
+/// A job whose message the reconciler must publish, with its `updated_at`
+/// when read, which [`JobStore::mark_published`] checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unpublished {
+    /// The message to publish.
+    pub message: JobMessage,
+    /// The job's `updated_at` when it was read.
+    pub version: DateTime<Utc>,
 }
 
 /// What recording an outcome did, with the job as it now is.
@@ -428,9 +439,9 @@ impl JobStore {
         publish_grace: Duration,
         stale_after: Duration,
         limit: u32,
-    ) -> Result<Vec<JobMessage>, StoreError> {
-        let rows = sqlx::query_as::<_, (JobId, String)>(
-            "select id, type from jobs
+    ) -> Result<Vec<Unpublished>, StoreError> {
+        let rows = sqlx::query_as::<_, (JobId, String, DateTime<Utc>)>(
+            "select id, type, updated_at from jobs
              where (status = 'pending' and run_at <= now() and (
                        (published_at is null
                         and (run_at > created_at or updated_at <= now() - make_interval(secs => $1)))
@@ -448,17 +459,32 @@ impl JobStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(job_id, job_type)| JobMessage { job_id, job_type })
+            .map(|(job_id, job_type, version)| Unpublished {
+                message: JobMessage { job_id, job_type },
+                version,
+            })
             .collect())
     }
 
-    /// Records that these jobs' messages reached Pub/Sub.
-    pub async fn mark_published(&self, ids: &[JobId]) -> Result<(), StoreError> {
-        let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
-        sqlx::query("update jobs set published_at = now() where id = any($1)")
-            .bind(&ids)
-            .execute(&self.pool)
-            .await?;
+    /// Records that these jobs' messages reached Pub/Sub, each only if the
+    /// job is still as it was when published (its `updated_at`): a delivery
+    /// may already have run it and put it back to pending to be published
+    /// afresh, and a late confirmation must not mark that new state.
+    pub async fn mark_published(
+        &self,
+        published: &[(JobId, DateTime<Utc>)],
+    ) -> Result<(), StoreError> {
+        let ids: Vec<uuid::Uuid> = published.iter().map(|(id, _)| id.0).collect();
+        let versions: Vec<DateTime<Utc>> = published.iter().map(|(_, at)| *at).collect();
+        sqlx::query(
+            "update jobs set published_at = now()
+             from unnest($1::uuid[], $2::timestamptz[]) as published (id, version)
+             where jobs.id = published.id and jobs.updated_at = published.version",
+        )
+        .bind(&ids)
+        .bind(&versions)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -10,7 +10,9 @@ pub mod job_history;
 pub mod job_message;
 pub mod job_status;
 pub mod job_store;
+pub mod job_type_store;
 pub mod payload_check;
+pub mod retry_strategy;
 pub mod state_machine;
 pub mod store_error;
 pub mod submission;
@@ -20,8 +22,10 @@ pub use job::{Idempotency, Job, JobId, NewJob, TenantId};
 pub use job_history::JobHistoryEntry;
 pub use job_message::JobMessage;
 pub use job_status::JobStatus;
-pub use job_store::{Claim, JobFilter, JobPage, JobStore, Recorded, Submitted};
+pub use job_store::{Claim, JobFilter, JobPage, JobStore, Recorded, Submitted, Unpublished};
+pub use job_type_store::{JobTypeStore, StoredJobType};
 pub use payload_check::{PayloadCheck, PayloadError};
+pub use retry_strategy::RetryStrategy;
 pub use state_machine::{
     Cause, DeadLetter, ErrorUpdate, JobEvent, JobState, Outcome, RequeuePolicy, Transition,
     TransitionError,

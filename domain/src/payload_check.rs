@@ -2,6 +2,7 @@
 //! The types themselves live outside the core (they run code with I/O); a
 //! catalogue of them implements [`PayloadCheck`].
 
+use crate::submission::FieldError;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -26,4 +27,7 @@ pub enum PayloadError {
     /// The payload does not match the type's schema; the string says where.
     #[error("{0}")]
     Invalid(String),
+    /// The payload breaks these rules of the type's schema, each at its field.
+    #[error("the payload does not match the job type's schema")]
+    Fields(Vec<FieldError>),
 }

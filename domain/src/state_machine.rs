@@ -240,8 +240,16 @@ impl RequeuePolicy {
 pub enum Outcome {
     /// Success, with the handler's result.
     Succeeded(Value),
-    /// A failure that may pass on another attempt.
+    /// A failure that may pass on another attempt, retried by Pub/Sub's redelivery.
     Retryable(String),
+    /// A failure that may pass on another attempt, retried on the job type's
+    /// own schedule: the job is published again after `delay`.
+    RetryScheduled {
+        /// The handler's error.
+        error: String,
+        /// How long until the next attempt.
+        delay: Duration,
+    },
     /// A failure no retry can fix.
     Permanent(String),
 }
@@ -251,7 +259,7 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Succeeded(_) => "succeeded",
-            Outcome::Retryable(_) => "retryable_error",
+            Outcome::Retryable(_) | Outcome::RetryScheduled { .. } => "retryable_error",
             Outcome::Permanent(_) => "permanent_error",
         }
     }
@@ -262,7 +270,9 @@ impl Cause {
     pub fn event(&self) -> JobEvent {
         match self {
             Cause::Outcome(Outcome::Succeeded(_)) => JobEvent::Succeeded,
-            Cause::Outcome(Outcome::Retryable(_)) => JobEvent::FailedRetryable,
+            Cause::Outcome(Outcome::Retryable(_) | Outcome::RetryScheduled { .. }) => {
+                JobEvent::FailedRetryable
+            }
             Cause::Outcome(Outcome::Permanent(_)) => JobEvent::FailedPermanent,
             Cause::LeaseExpired => JobEvent::LeaseExpired,
             Cause::DeadLettered(_) => JobEvent::DeadLettered,
@@ -331,6 +341,21 @@ impl Transition {
                 error = ErrorUpdate::Set(message.clone());
                 detail = Some(message);
             }
+            Cause::Outcome(Outcome::RetryScheduled {
+                error: message,
+                delay,
+            }) => {
+                error = ErrorUpdate::Set(message.clone());
+                if from.attempts < from.max_attempts {
+                    run_in = Some(delay);
+                    detail = Some(format!(
+                        "{message}; next attempt in {} s",
+                        delay.as_secs_f64()
+                    ));
+                } else {
+                    detail = Some(message);
+                }
+            }
             Cause::LeaseExpired => {
                 let message = "lease expired without an outcome".to_owned();
                 error = ErrorUpdate::Set(message.clone());
@@ -385,7 +410,8 @@ impl Transition {
             detail,
             failure_reason,
             run_in,
-            republish: matches!(event, JobEvent::Retried | JobEvent::Requeued),
+            // A job back to pending with a run_at is published when due.
+            republish: matches!(event, JobEvent::Retried | JobEvent::Requeued) || run_in.is_some(),
             dead_letters: dead_letters_after,
         })
     }

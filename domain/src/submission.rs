@@ -118,6 +118,7 @@ impl JobSubmission {
             }
             _ if !is_object => errors.push(FieldError::new("payload", "must be a JSON object")),
             Err(PayloadError::Invalid(message)) => errors.push(FieldError::new("payload", message)),
+            Err(PayloadError::Fields(violations)) => errors.extend(violations),
             Ok(()) => {}
         }
 

@@ -8,6 +8,8 @@
 //! [`TargetCaller`], with [`SecretBox`] keeping their signing secrets and
 //! [`signature`] the `Jobs-Signature` scheme targets verify.
 
+mod catalog;
+mod defined;
 mod email;
 mod http;
 mod http_guard;
@@ -21,6 +23,10 @@ pub mod signature;
 mod sleep;
 mod target;
 
+pub use catalog::JobTypeCatalog;
+pub use defined::{
+    DefinedHandler, DefinedType, HandlerSpec, JobTypeDefinition, NameError, check_name,
+};
 pub use email::{Email, EmailPayload, mask_address, masked_recipients};
 pub use http::{Http, HttpPayload, MAX_REDIRECTS, RESULT_BODY_LIMIT};
 pub use id_token::{GoogleIdTokens, IdTokenError, IdTokenSource};
@@ -28,7 +34,7 @@ pub use job_type::{HandlerError, JobType, Payload, SetupError, parse_payload};
 pub use noop::{Noop, NoopPayload};
 pub use registry::{Builtin, BuiltinTypes, Registry, RegistryError, Runner};
 pub use secret_box::{SecretBox, SecretBoxError};
-pub use settings::{HandlerSettings, SmtpUrl};
+pub use settings::{HandlerSettings, SecretsKey, SecretsSettings, SmtpUrl};
 pub use sleep::{Sleep, SleepPayload};
 pub use target::{TargetAuth, TargetCaller, TargetSpec};
 

@@ -13,6 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 use thiserror::Error;
 use utoipa::PartialSchema;
+use utoipa::openapi::schema::AdditionalProperties;
 use utoipa::openapi::{RefOr, Schema};
 
 /// One attempt of a job, whatever its type: what the worker calls.
@@ -38,6 +39,12 @@ pub struct Builtin {
     build: fn(&HandlerSettings) -> Result<Arc<dyn Runner>, SetupError>,
 }
 
+impl fmt::Debug for Builtin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Builtin").field(&self.name).finish()
+    }
+}
+
 impl Builtin {
     /// The entry of job type `T`.
     pub const fn of<T: JobType>() -> Self {
@@ -52,6 +59,27 @@ impl Builtin {
     /// The type's name.
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// Checks a payload for this type.
+    pub fn check(&self, payload: &Value) -> Result<(), PayloadError> {
+        (self.check)(payload)
+    }
+
+    /// The fields of this type's payload, when it admits no others (`None`:
+    /// any object, as for `noop`).
+    pub fn own_fields(&self) -> Option<Vec<String>> {
+        match (self.schema)() {
+            RefOr::T(Schema::Object(object))
+                if matches!(
+                    object.additional_properties.as_deref(),
+                    Some(AdditionalProperties::FreeForm(false))
+                ) =>
+            {
+                Some(object.properties.keys().cloned().collect())
+            }
+            _ => None,
+        }
     }
 
     /// The type's payload schema for the OpenAPI document, as component

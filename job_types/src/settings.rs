@@ -1,5 +1,6 @@
 //! The built-in job types' settings, read from the environment (or flags).
 
+use crate::secret_box::SecretBox;
 use clap::Args;
 use lettre::message::Mailbox;
 use std::fmt;
@@ -26,6 +27,46 @@ pub struct HandlerSettings {
     /// must not read the worker's credentials or internal services.
     #[arg(long, env = "HTTP_ALLOW_PRIVATE_NETWORKS", value_name = "HTTP_ALLOW_PRIVATE_NETWORKS", default_value_t = false, action = clap::ArgAction::Set)]
     pub http_allow_private_networks: bool,
+}
+
+/// The key that seals tenants' HMAC secrets at rest, read by the API (to
+/// seal) and the worker (to sign).
+#[derive(Debug, Clone, Args)]
+pub struct SecretsSettings {
+    /// Base64 of 32 random bytes (`openssl rand -base64 32`). When unset,
+    /// job types with `hmac` auth are refused.
+    #[arg(long, env = "JOB_TYPE_SECRETS_KEY", value_name = "JOB_TYPE_SECRETS_KEY",
+          hide_env_values = true, value_parser = SecretsKey::unchecked)]
+    pub job_type_secrets_key: Option<SecretsKey>,
+}
+
+impl SecretsSettings {
+    /// The sealing box, `None` when no key is set; the error never quotes the key.
+    pub fn secret_box(&self) -> Result<Option<SecretBox>, String> {
+        match &self.job_type_secrets_key {
+            None => Ok(None),
+            Some(key) => SecretBox::from_base64(&key.0)
+                .map(Some)
+                .map_err(|err| err.to_string()),
+        }
+    }
+}
+
+/// A sealing key as given. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretsKey(String);
+
+impl SecretsKey {
+    /// Takes the value as given; [`SecretsSettings::secret_box`] checks it.
+    pub fn unchecked(value: &str) -> Result<Self, std::convert::Infallible> {
+        Ok(SecretsKey(value.to_owned()))
+    }
+}
+
+impl fmt::Debug for SecretsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretsKey(<redacted>)")
+    }
 }
 
 /// An SMTP connection URL. It usually holds a password, so `Debug` never shows it.

@@ -65,11 +65,12 @@ const RESERVED_HEADERS: [&str; 10] = [
 ];
 
 /// Where a tenant-defined job type sends its jobs, and how it proves it is the service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
     /// Absolute `http` or `https` URL.
     #[serde(deserialize_with = "url_as_written")]
+    #[schema(value_type = String)]
     pub url: Url,
     /// HTTP method; POST when absent.
     #[serde(default = "default_method")]
@@ -87,7 +88,7 @@ fn default_method() -> String {
 }
 
 /// How a target authenticates the service's requests.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase", from = "AuthFields")]
 pub enum TargetAuth {
     /// No credentials.

@@ -12,7 +12,7 @@ use axum::routing::any;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
-use jobs_domain::{Job, JobId, JobStatus};
+use jobs_domain::{Job, JobId, JobStatus, TenantId};
 use jobs_job_types::signature::{SignatureError, verify};
 use jobs_job_types::{
     HandlerError, HandlerSettings, IdTokenError, IdTokenSource, TargetAuth, TargetCaller,
@@ -136,6 +136,7 @@ fn job() -> Job {
     let now = Utc::now();
     Job {
         id: JobId::new(),
+        tenant: TenantId(Default::default()),
         job_type: "welcome".to_owned(),
         status: JobStatus::Processing,
         payload: json!({"user": 42, "plan": "pro"}),

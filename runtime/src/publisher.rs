@@ -7,6 +7,7 @@
 
 use crate::metrics::Metrics;
 use crate::settings::PubSubSettings;
+use chrono::{DateTime, Utc};
 use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_pubsub::client::Publisher;
 use google_cloud_pubsub::model::Message;
@@ -90,13 +91,13 @@ impl JobPublisher {
         let publish = self.publisher.publish(message);
         let confirmed = self.confirmed.clone();
         let metrics = self.metrics.clone();
-        let id = job.id;
+        let (id, version) = (job.id, job.updated_at);
         self.in_flight.spawn(async move {
             let result = publish.await;
             metrics.published(result.is_ok());
             match result {
                 Ok(_) => {
-                    let _ = confirmed.send(Confirmation::Published(id));
+                    let _ = confirmed.send(Confirmation::Published(id, version));
                 }
                 Err(err) => {
                     tracing::warn!(job_id = %id, error = %err, "publish failed; the reconciler will publish the job");
@@ -148,8 +149,8 @@ impl JobPublisher {
 /// What the confirmation recorder is told.
 #[derive(Debug)]
 enum Confirmation {
-    /// Pub/Sub accepted this job's message.
-    Published(JobId),
+    /// Pub/Sub accepted this job's message, published as the job was at this `updated_at`.
+    Published(JobId, DateTime<Utc>),
     /// Answer once every confirmation sent before this one is written.
     Barrier(oneshot::Sender<()>),
 }
@@ -177,7 +178,7 @@ async fn record_confirmations(
         let mut barriers = Vec::new();
         for confirmation in batch.drain(..) {
             match confirmation {
-                Confirmation::Published(id) => ids.push(id),
+                Confirmation::Published(id, version) => ids.push((id, version)),
                 Confirmation::Barrier(written) => barriers.push(written),
             }
         }

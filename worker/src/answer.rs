@@ -42,6 +42,9 @@ pub enum AckReason {
     DeadLettered,
     /// The dead-letter delivery requeued the job: it is published afresh after a delay.
     Requeued,
+    /// The handler failed and the job type's own schedule retries it: the
+    /// reconciler publishes it when due, with no Pub/Sub delivery spent.
+    RetryScheduled,
 }
 
 /// Why a delivery was nacked.
@@ -79,6 +82,7 @@ impl AckReason {
             AckReason::Malformed => "malformed",
             AckReason::DeadLettered => "dead_lettered",
             AckReason::Requeued => "requeued",
+            AckReason::RetryScheduled => "retry_scheduled",
         }
     }
 }
@@ -167,6 +171,7 @@ mod tests {
             AckReason::Malformed,
             AckReason::DeadLettered,
             AckReason::Requeued,
+            AckReason::RetryScheduled,
         ] {
             assert_eq!(
                 serde_json::to_value(reason).expect("serialises"),

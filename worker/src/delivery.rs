@@ -7,7 +7,13 @@
 use crate::answer::{AckReason, Answer, NackReason};
 use crate::push_envelope::PushEnvelope;
 use crate::state::AppState;
-use jobs_domain::{Claim, Job, JobMessage, JobStatus, Outcome, Recorded, StoreError};
+use jobs_domain::retry_strategy::MAX_RETRY_DELAY_SECONDS;
+use jobs_domain::{
+    Claim, Job, JobMessage, JobStatus, Outcome, Recorded, RetryStrategy, StoreError,
+};
+use jobs_job_types::{DefinedHandler, DefinedType, HandlerError, Runner, TargetAuth};
+use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::field::{Empty, display};
 use tracing::{Instrument, Span};
@@ -174,10 +180,14 @@ async fn process(state: AppState, job: Job) -> Answer {
         .metrics
         .handler_ran(&job.job_type, outcome.label(), took);
     let elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    let scheduled = matches!(outcome, Outcome::RetryScheduled { .. });
     match &outcome {
         Outcome::Succeeded(_) => tracing::info!(elapsed_ms, "handler succeeded"),
         Outcome::Retryable(error) => {
             tracing::warn!(elapsed_ms, %error, "handler failed (retryable)");
+        }
+        Outcome::RetryScheduled { error, delay } => {
+            tracing::warn!(elapsed_ms, %error, retry_in_s = delay.as_secs_f64(), "handler failed (retry scheduled)");
         }
         Outcome::Permanent(error) => {
             tracing::warn!(elapsed_ms, %error, "handler failed (permanent)");
@@ -186,6 +196,10 @@ async fn process(state: AppState, job: Job) -> Answer {
     match state.jobs.record(&job, outcome).await {
         Ok(Recorded::Completed(_)) => Answer::Ack(AckReason::Completed, Some(job.id)),
         Ok(Recorded::Failed(_)) => Answer::Ack(AckReason::Failed, Some(job.id)),
+        // Back to pending on the type's own schedule: the reconciler publishes it when due.
+        Ok(Recorded::Retrying(_)) if scheduled => {
+            Answer::Ack(AckReason::RetryScheduled, Some(job.id))
+        }
         // Back to pending: the nack makes Pub/Sub redeliver with backoff.
         Ok(Recorded::Retrying(saved)) => Answer::Nack(NackReason::Retrying {
             job_id: job.id,
@@ -214,27 +228,185 @@ pub fn run_limit(job: &Job, job_max_timeout: Duration) -> Duration {
     own.min(job_max_timeout)
 }
 
+/// What runs a job: a built-in handler (for a tenant's type, with the
+/// payload as that handler reads it) or a tenant's HTTP target.
+enum Handler {
+    Runner(Arc<dyn Runner>, Job),
+    Target(Arc<DefinedType>, Job),
+}
+
+/// Finds what runs `job`, and how its retryable failures are retried.
+async fn find(state: &AppState, job: &Job) -> Result<Option<(Handler, RetryStrategy)>, StoreError> {
+    if let Some(runner) = state.registry.get(&job.job_type) {
+        return Ok(Some((
+            Handler::Runner(runner, job.clone()),
+            RetryStrategy::Pubsub,
+        )));
+    }
+    let Some(defined) = state.job_types.get(job.tenant, &job.job_type).await? else {
+        return Ok(None);
+    };
+    let retry = defined.definition.retry;
+    let handler = match defined.handler() {
+        DefinedHandler::Builtin(builtin) => {
+            let Some(runner) = state.registry.get(builtin.name()) else {
+                return Ok(None);
+            };
+            let mut job = job.clone();
+            job.payload = DefinedType::handler_payload(builtin, &job.payload);
+            Handler::Runner(runner, job)
+        }
+        DefinedHandler::Target(_) => Handler::Target(defined.clone(), job.clone()),
+    };
+    Ok(Some((handler, retry)))
+}
+
+/// Runs one attempt of a tenant's target.
+async fn call_target(
+    state: &AppState,
+    defined: &DefinedType,
+    job: &Job,
+    limit: Duration,
+) -> Result<Value, HandlerError> {
+    let DefinedHandler::Target(spec) = defined.handler() else {
+        return Err(HandlerError::Permanent("not a target".to_owned()));
+    };
+    let secret = match (&spec.auth, &defined.sealed_secret, &state.secret_box) {
+        (TargetAuth::Hmac, Some(sealed), Some(secret_box)) => {
+            Some(secret_box.open(sealed).map_err(|err| {
+                HandlerError::Permanent(format!("the type's secret cannot be opened: {err}"))
+            })?)
+        }
+        (TargetAuth::Hmac, _, None) => {
+            return Err(HandlerError::Permanent(
+                "the worker has no JOB_TYPE_SECRETS_KEY to sign the request with".to_owned(),
+            ));
+        }
+        _ => None,
+    };
+    state
+        .targets
+        .call(spec, secret.as_deref(), job, limit)
+        .await
+}
+
 /// Runs the job's handler for at most `limit`.
 async fn run(state: &AppState, job: &Job, limit: Duration) -> Outcome {
-    let Some(runner) = state.registry.get(&job.job_type) else {
-        return Outcome::Permanent(format!(
-            "no handler is registered for job type `{}`",
-            job.job_type
-        ));
+    let (handler, retry) = match find(state, job).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return Outcome::Permanent(format!(
+                "no handler is registered for job type `{}`",
+                job.job_type
+            ));
+        }
+        Err(err) => return Outcome::Retryable(format!("the job's type cannot be read: {err}")),
     };
-    let owned = job.clone();
+    let owned = state.clone();
     // A task of its own, so a panicking handler fails its job instead of the request.
-    let mut task = tokio::spawn(async move { runner.run(&owned).await }.in_current_span());
-    match tokio::time::timeout(limit, &mut task).await {
-        Ok(Ok(Ok(result))) => Outcome::Succeeded(result),
-        Ok(Ok(Err(error))) => error.into(),
+    let mut task = tokio::spawn(
+        async move {
+            match handler {
+                Handler::Runner(runner, job) => runner.run(&job).await,
+                Handler::Target(defined, job) => call_target(&owned, &defined, &job, limit).await,
+            }
+        }
+        .in_current_span(),
+    );
+    let outcome = match tokio::time::timeout(limit, &mut task).await {
+        Ok(Ok(Ok(result))) => return Outcome::Succeeded(result),
+        Ok(Ok(Err(error))) => error,
         // A panic is a bug in the handler: retrying would repeat it.
         Ok(Err(_panicked)) => {
-            Outcome::Permanent("the handler crashed; see the worker's logs".to_owned())
+            return Outcome::Permanent("the handler crashed; see the worker's logs".to_owned());
         }
         Err(_elapsed) => {
             task.abort();
-            Outcome::Retryable(format!("timed out after {} s", limit.as_secs_f64()))
+            HandlerError::Retryable(format!("timed out after {} s", limit.as_secs_f64()))
         }
+    };
+    schedule(outcome, retry, job.attempts)
+}
+
+/// A handler's error as an outcome: on the type's own retry schedule when it
+/// has one (a target's `Retry-After` raising the delay), else for Pub/Sub.
+fn schedule(error: HandlerError, retry: RetryStrategy, attempt: i32) -> Outcome {
+    let (message, after) = match error {
+        HandlerError::RetryableAfter { error, after } => (error, Some(after)),
+        HandlerError::Retryable(error) => (error, None),
+        other => return other.into(),
+    };
+    match retry.delay(attempt) {
+        Some(delay) => {
+            let most = Duration::from_secs(u64::from(MAX_RETRY_DELAY_SECONDS));
+            let delay = after.map_or(delay, |after| delay.max(after.min(most)));
+            Outcome::RetryScheduled {
+                error: message,
+                delay,
+            }
+        }
+        None => Outcome::Retryable(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: RetryStrategy = RetryStrategy::Exponential {
+        initial_delay_seconds: 2,
+        max_delay_seconds: 16,
+        multiplier: 2.0,
+        jitter: false,
+    };
+
+    #[test]
+    fn a_retryable_error_follows_the_types_schedule_and_retry_after_raises_it() {
+        let scheduled = schedule(HandlerError::Retryable("503".into()), SEED, 2);
+        assert_eq!(
+            scheduled,
+            Outcome::RetryScheduled {
+                error: "503".into(),
+                delay: Duration::from_secs(4)
+            }
+        );
+        let raised = HandlerError::RetryableAfter {
+            error: "429".into(),
+            after: Duration::from_secs(30),
+        };
+        assert_eq!(
+            schedule(raised, SEED, 1),
+            Outcome::RetryScheduled {
+                error: "429".into(),
+                delay: Duration::from_secs(30)
+            }
+        );
+        let absurd = HandlerError::RetryableAfter {
+            error: "429".into(),
+            after: Duration::from_secs(u64::MAX),
+        };
+        let Outcome::RetryScheduled { delay, .. } = schedule(absurd, SEED, 1) else {
+            panic!("scheduled");
+        };
+        assert_eq!(
+            delay,
+            Duration::from_secs(u64::from(MAX_RETRY_DELAY_SECONDS))
+        );
+    }
+
+    #[test]
+    fn with_pubsub_retries_and_permanent_errors_nothing_is_scheduled() {
+        let after = HandlerError::RetryableAfter {
+            error: "429".into(),
+            after: Duration::from_secs(30),
+        };
+        assert_eq!(
+            schedule(after, RetryStrategy::Pubsub, 1),
+            Outcome::Retryable("429".into())
+        );
+        assert_eq!(
+            schedule(HandlerError::Permanent("404".into()), SEED, 1),
+            Outcome::Permanent("404".into())
+        );
     }
 }

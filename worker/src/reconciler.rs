@@ -43,8 +43,14 @@ impl Reconciler {
         if due.is_empty() {
             return Ok(0);
         }
-        let published = self.publisher.publish_all(&due).await;
-        self.store.mark_published(&published).await?;
+        let messages: Vec<_> = due.iter().map(|job| job.message.clone()).collect();
+        let published = self.publisher.publish_all(&messages).await;
+        let versions: Vec<_> = due
+            .iter()
+            .filter(|job| published.contains(&job.message.job_id))
+            .map(|job| (job.message.job_id, job.version))
+            .collect();
+        self.store.mark_published(&versions).await?;
         tracing::info!(
             due = due.len(),
             published = published.len(),

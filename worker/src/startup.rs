@@ -6,8 +6,9 @@ use crate::reconciler::Reconciler;
 use crate::routes::app;
 use crate::settings::WorkerSettings;
 use crate::state::AppState;
-use jobs_domain::JobStore;
-use jobs_job_types::Registry;
+use jobs_domain::{JobStore, JobTypeStore};
+use jobs_job_types::{GoogleIdTokens, JobTypeCatalog, Registry, TargetCaller};
+use jobs_runtime::settings::SettingError;
 use jobs_runtime::{JobPublisher, Metrics, Server, StartupError};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -31,6 +32,16 @@ pub async fn build_with(
             .map_err(|err| StartupError::JobTypes(Box::new(err)))?,
     };
     let requeue = settings.delivery.requeue_policy()?;
+    let limits = settings.server.job_limits.submission_limits()?;
+    let secret_box = settings
+        .secrets
+        .secret_box()
+        .map_err(|message| SettingError {
+            setting: "JOB_TYPE_SECRETS_KEY",
+            message,
+        })?;
+    let targets = TargetCaller::new(&settings.handlers, Arc::new(GoogleIdTokens::new()))
+        .map_err(|err| StartupError::JobTypes(Box::new(err)))?;
     let push_auth = match settings.push_auth.checked()? {
         Some(push_auth) => {
             tracing::info!(audience = %push_auth.audience, service_account = %push_auth.service_account, "push tokens are verified");
@@ -43,7 +54,8 @@ pub async fn build_with(
             None
         }
     };
-    let jobs = JobStore::new(pool);
+    let jobs = JobStore::new(pool.clone());
+    let job_types = JobTypeCatalog::new(JobTypeStore::new(pool), limits);
     let metrics = Metrics::new();
     let publisher =
         JobPublisher::new(&settings.server.pubsub, jobs.clone(), metrics.clone()).await?;
@@ -51,6 +63,9 @@ pub async fn build_with(
     let state = AppState {
         jobs,
         registry: Arc::new(registry),
+        job_types,
+        targets: Arc::new(targets),
+        secret_box,
         push_auth,
         lease_grace: settings.delivery.lease_grace,
         requeue,

@@ -2,7 +2,7 @@
 
 use crate::push_auth::PushVerifier;
 use jobs_domain::{JobStore, RequeuePolicy};
-use jobs_job_types::Registry;
+use jobs_job_types::{JobTypeCatalog, Registry, SecretBox, TargetCaller};
 use jobs_runtime::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +14,12 @@ pub struct AppState {
     pub jobs: JobStore,
     /// The runnable job types by name.
     pub registry: Arc<Registry>,
+    /// The tenants' own job types, cached.
+    pub job_types: JobTypeCatalog,
+    /// Calls tenants' HTTP targets.
+    pub targets: Arc<TargetCaller>,
+    /// Opens tenants' HMAC secrets; `None` without JOB_TYPE_SECRETS_KEY.
+    pub secret_box: Option<SecretBox>,
     /// Push token verification; `None` accepts unauthenticated pushes (local runs).
     pub push_auth: Option<Arc<PushVerifier>>,
     /// How long a claim's lease outlasts the job's timeout.

@@ -63,14 +63,26 @@ async fn submit_job(
         ),
         None => None,
     };
-    let new_job = submission
-        .validate(
+    // A tenant's own type (cached: no extra round trip on the hot path), or a built-in.
+    let defined = match jobs_job_types::check_name(&submission.job_type) {
+        Ok(()) => state.job_types.get(tenant, &submission.job_type).await?,
+        Err(_) => None,
+    };
+    let new_job = match &defined {
+        Some(defined) => submission.validate(
+            header_key,
+            &defined.limits(&state.limits),
+            defined.as_ref(),
+            chrono::Utc::now(),
+        ),
+        None => submission.validate(
             header_key,
             &state.limits,
             &jobs_job_types::BuiltinTypes,
             chrono::Utc::now(),
-        )
-        .map_err(ApiError::Invalid)?;
+        ),
+    }
+    .map_err(ApiError::Invalid)?;
     let submitted = state.jobs.insert(tenant, new_job).await?;
     state
         .metrics

@@ -1,6 +1,7 @@
 //! The HTTP surface: each resource's router, merged here with the OpenAPI document.
 
 mod health;
+mod job_types;
 mod jobs;
 mod metrics;
 
@@ -130,6 +131,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(jobs::router())
+        .merge(job_types::router())
         .merge(health::router())
         .merge(metrics::router())
         .split_for_parts();

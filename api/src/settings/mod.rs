@@ -8,6 +8,7 @@ pub use http::RequestSettings;
 pub use rate_limit::TenantRateSettings;
 
 use clap::Args;
+use jobs_job_types::SecretsSettings;
 use jobs_runtime::settings::ServerSettings;
 
 /// Everything the API process needs to start.
@@ -16,6 +17,9 @@ pub struct ApiSettings {
     /// What every server needs (listen, database, logs, Pub/Sub, job limits).
     #[command(flatten)]
     pub server: ServerSettings,
+    /// The key that seals tenants' HMAC secrets.
+    #[command(flatten)]
+    pub secrets: SecretsSettings,
     /// Request bodies and API-key checks.
     #[command(flatten)]
     pub requests: RequestSettings,

@@ -4,6 +4,7 @@ mod errors;
 mod health;
 mod helpers;
 mod input;
+mod job_types;
 mod jobs;
 mod keys;
 mod metrics;

@@ -64,6 +64,15 @@ async fn claimed(store: &JobStore, id: JobId) -> Job {
     }
 }
 
+/// The job's `updated_at`, as the reconciler reads it with its messages.
+async fn version(pool: &PgPool, id: JobId) -> chrono::DateTime<chrono::Utc> {
+    sqlx::query_scalar("select updated_at from jobs where id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .expect("updated_at")
+}
+
 async fn events(store: &JobStore, tenant: TenantId, id: JobId) -> Vec<String> {
     store
         .history(tenant, id)
@@ -347,7 +356,7 @@ async fn the_reconciler_query_finds_unpublished_due_and_expired_jobs(pool: PgPoo
             .await
             .expect("due")
             .into_iter()
-            .map(|m| m.job_id)
+            .map(|due| due.message.job_id)
             .collect::<HashSet<JobId>>()
     };
     let fresh = submitted(&store, t, 3).await;
@@ -358,7 +367,10 @@ async fn the_reconciler_query_finds_unpublished_due_and_expired_jobs(pool: PgPoo
     let delayed = store.insert(t, delayed).await.expect("insert").job.id;
     let leased = submitted(&store, t, 3).await;
     claimed(&store, leased).await;
-    store.mark_published(&[fresh]).await.expect("mark");
+    store
+        .mark_published(&[(fresh, version(&pool, fresh).await)])
+        .await
+        .expect("mark");
     // Published, not yet due, and leased: nothing to do.
     assert!(due(store.clone()).await.is_empty());
 
@@ -367,10 +379,11 @@ async fn the_reconciler_query_finds_unpublished_due_and_expired_jobs(pool: PgPoo
     }
     // The delay came, the lease expired; the published job is not yet stale.
     assert_eq!(due(store.clone()).await, HashSet::from([delayed, leased]));
-    store
-        .mark_published(&[delayed, leased])
-        .await
-        .expect("mark");
+    let published = [
+        (delayed, version(&pool, delayed).await),
+        (leased, version(&pool, leased).await),
+    ];
+    store.mark_published(&published).await.expect("mark");
     assert!(due(store.clone()).await.is_empty());
 
     // An unpublished job is left to the API during the grace, then found.
@@ -385,7 +398,7 @@ async fn the_reconciler_query_finds_unpublished_due_and_expired_jobs(pool: PgPoo
         .due_for_publish(grace, half_an_hour, 100)
         .await
         .expect("due");
-    assert!(stale_jobs.iter().any(|m| m.job_id == fresh));
+    assert!(stale_jobs.iter().any(|m| m.message.job_id == fresh));
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
@@ -666,7 +679,10 @@ async fn a_dead_letter_requeues_a_job_with_attempts_left_until_it_keeps_coming_w
         max_delay: Duration::from_secs(600),
     };
     let id = submitted(&store, t, 3).await;
-    store.mark_published(&[id]).await.expect("mark");
+    store
+        .mark_published(&[(id, version(&pool, id).await)])
+        .await
+        .expect("mark");
     let job = store
         .dead_letter(id, "dead-lettered", policy)
         .await
@@ -766,4 +782,37 @@ async fn a_retried_job_starts_clean_and_runs_now(pool: PgPool) {
 
 async fn claimed_after_retry(store: &JobStore, t: TenantId, id: JobId) -> Job {
     store.retry(t, id).await.expect("retry")
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_late_publish_confirmation_does_not_mark_a_job_that_changed_since(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let id = submitted(&store, t, 3).await;
+    let published_as = version(&pool, id).await;
+    // The message is delivered and the job retried on its own schedule
+    // before the confirmation of its publish is written.
+    let job = claimed(&store, id).await;
+    let delay = Duration::from_secs(2);
+    store
+        .record(
+            &job,
+            Outcome::RetryScheduled {
+                error: "HTTP 500".into(),
+                delay,
+            },
+        )
+        .await
+        .expect("record");
+    store
+        .mark_published(&[(id, published_as)])
+        .await
+        .expect("mark");
+    let unpublished: bool =
+        sqlx::query_scalar("select published_at is null from jobs where id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("published_at");
+    assert!(unpublished, "the retry is still to be published");
 }

@@ -2,7 +2,7 @@
 
 use jobs_domain::{
     Cause, DeadLetter, ErrorUpdate, FailureReason, Job, JobEvent, JobId, JobState, JobStatus,
-    Outcome, RequeuePolicy, Transition,
+    Outcome, RequeuePolicy, TenantId, Transition,
 };
 use proptest::prelude::*;
 use std::time::Duration;
@@ -152,6 +152,7 @@ fn job_in(state: JobState, error: Option<&str>) -> Job {
     let now = chrono::Utc::now();
     Job {
         id: JobId::new(),
+        tenant: TenantId(uuid::Uuid::nil()),
         job_type: "noop".into(),
         status: state.status,
         payload: serde_json::json!({}),

@@ -11,6 +11,7 @@ pub use reconciler::ReconcilerSettings;
 
 use clap::Args;
 use jobs_job_types::HandlerSettings;
+use jobs_job_types::SecretsSettings;
 use jobs_runtime::settings::ServerSettings;
 
 /// Everything the worker process needs to start.
@@ -19,6 +20,9 @@ pub struct WorkerSettings {
     /// What every server needs (listen, database, logs, Pub/Sub, job limits).
     #[command(flatten)]
     pub server: ServerSettings,
+    /// The key that seals tenants' HMAC secrets.
+    #[command(flatten)]
+    pub secrets: SecretsSettings,
     /// How the reconciler paces itself.
     #[command(flatten)]
     pub reconciler: ReconcilerSettings,

@@ -19,6 +19,8 @@ use tokio::process::{Child, Command};
 pub const TIME_SCALE: f64 = 100.0;
 /// Upper bound on any wait; a test that reaches it has failed.
 pub const GUARD: Duration = Duration::from_secs(90);
+/// The key sealing job types' HMAC secrets in the stack (32 zero bytes; tests only).
+pub const SECRETS_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 /// Lease grace given to the worker, so a dead worker's lease expires quickly.
 pub const LEASE_GRACE_SECONDS: u32 = 1;
 
@@ -93,6 +95,7 @@ impl Stack {
                 "--google-cloud-project={}",
                 pubsub_emulator::DEFAULT_PROJECT
             ),
+            &format!("--job-type-secrets-key={SECRETS_KEY}"),
         ])
         .expect("API settings");
         let app = build(&args.settings).await.expect("API starts");
@@ -171,6 +174,7 @@ impl Stack {
             .env("GOOGLE_CLOUD_PROJECT", pubsub_emulator::DEFAULT_PROJECT)
             .env("JOBS_TOPIC", JOBS_TOPIC)
             .env("LEASE_GRACE_SECONDS", LEASE_GRACE_SECONDS.to_string())
+            .env("JOB_TYPE_SECRETS_KEY", SECRETS_KEY)
             .env("RECONCILE_INTERVAL_SECONDS", "0.2")
             .env("RECONCILE_PUBLISH_GRACE_SECONDS", "1")
             // The time scale for requeues, as the emulator's for its backoff.

@@ -6,6 +6,7 @@ mod chaos;
 mod delivery;
 mod failures;
 mod harness;
+mod job_types;
 mod lifecycle;
 mod outages;
 mod recovery;

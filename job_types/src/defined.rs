@@ -1,0 +1,295 @@
+//! Job types a tenant defines over the API: a name, a handler (one of the
+//! built-ins, under the type's own name and policies), a JSON Schema for the
+//! payload, defaults for attempts and timeout, and a retry schedule.
+
+use crate::BUILTIN;
+use crate::registry::Builtin;
+use crate::target::{TargetAuth, TargetSpec};
+use jobs_domain::{FieldError, PayloadCheck, PayloadError, RetryStrategy, SubmissionLimits};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// The longest name a job type may have.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// The body of `PUT /v1/job-types/{name}`, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobTypeDefinition {
+    /// What runs a job of this type.
+    pub handler: HandlerSpec,
+    /// A JSON Schema (2020-12) every payload must satisfy, checked at submit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub payload_schema: Option<Value>,
+    /// `max_attempts` of this type's jobs; a submit may lower it, not raise it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<i32>,
+    /// `timeout_seconds` of this type's jobs; a submit may lower it, not raise it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i32>,
+    /// How a retryable failure is retried.
+    #[serde(default)]
+    pub retry: RetryStrategy,
+}
+
+/// What runs a tenant's job type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HandlerSpec {
+    /// A built-in handler (`email`, `http`, `noop`, `sleep`) under this type's name and policies.
+    Builtin(String),
+    /// The team's own HTTP endpoint, called as the README's target contract says.
+    Target(TargetSpec),
+}
+
+/// The checked handler of a defined type.
+#[derive(Debug)]
+pub enum DefinedHandler {
+    /// A built-in handler.
+    Builtin(&'static Builtin),
+    /// An HTTP target.
+    Target(TargetSpec),
+}
+
+/// A definition checked and ready to validate payloads.
+pub struct DefinedType {
+    /// The type's name.
+    pub name: String,
+    /// The definition as stored.
+    pub definition: JobTypeDefinition,
+    /// The HMAC secret, sealed, for a target with `hmac` auth.
+    pub sealed_secret: Option<Vec<u8>>,
+    handler: DefinedHandler,
+    schema: Option<jsonschema::Validator>,
+}
+
+impl std::fmt::Debug for DefinedType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DefinedType")
+            .field("name", &self.name)
+            .field("definition", &self.definition)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a name cannot be a tenant's job type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// Not 1–100 characters of `[a-z0-9._-]` starting with a letter; pick another.
+    #[error(
+        "must be 1 to {MAX_NAME_CHARS} characters of a-z, 0-9, `.`, `_` or `-`, starting with a letter"
+    )]
+    Invalid,
+    /// A built-in type's name, which no tenant may take.
+    #[error("`{0}` is a built-in job type; pick another name")]
+    Reserved(String),
+}
+
+/// Checks a name a tenant wants for a type.
+pub fn check_name(name: &str) -> Result<(), NameError> {
+    let mut chars = name.chars();
+    let valid = name.len() <= MAX_NAME_CHARS
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if !valid {
+        return Err(NameError::Invalid);
+    }
+    if BUILTIN.iter().any(|builtin| builtin.name() == name) {
+        return Err(NameError::Reserved(name.to_owned()));
+    }
+    Ok(())
+}
+
+impl DefinedType {
+    /// Checks `definition` against `limits` and compiles its schema; every
+    /// problem is reported at once, each at its field.
+    /// `hmac_available` says whether the server can seal HMAC secrets
+    /// (JOB_TYPE_SECRETS_KEY is set).
+    pub fn new(
+        name: &str,
+        definition: JobTypeDefinition,
+        limits: &SubmissionLimits,
+        hmac_available: bool,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let handler = match &definition.handler {
+            HandlerSpec::Builtin(handler) => {
+                match BUILTIN.iter().find(|builtin| builtin.name() == handler) {
+                    Some(builtin) => Some(DefinedHandler::Builtin(builtin)),
+                    None => {
+                        let known: Vec<&str> = BUILTIN.iter().map(Builtin::name).collect();
+                        errors.push(FieldError::new(
+                            "handler.builtin",
+                            format!(
+                                "unknown built-in handler `{handler}`; known: {}",
+                                known.join(", ")
+                            ),
+                        ));
+                        None
+                    }
+                }
+            }
+            HandlerSpec::Target(target) => {
+                if let Err(message) = target.validate() {
+                    let (field, message) = message.split_once(": ").unwrap_or(("", &message));
+                    let field = if field.is_empty() {
+                        "handler.target".to_owned()
+                    } else {
+                        format!("handler.target.{field}")
+                    };
+                    errors.push(FieldError::new(field, message));
+                }
+                if target.auth == TargetAuth::Hmac && !hmac_available {
+                    errors.push(FieldError::new(
+                        "handler.target.auth",
+                        "hmac is not available: the server has no JOB_TYPE_SECRETS_KEY",
+                    ));
+                }
+                Some(DefinedHandler::Target(target.clone()))
+            }
+        };
+        let schema = match &definition.payload_schema {
+            None => None,
+            Some(schema) => match jsonschema::draft202012::new(schema) {
+                Ok(validator) => Some(validator),
+                Err(err) => {
+                    errors.push(FieldError::new(
+                        "payload_schema",
+                        format!("not a valid JSON Schema (2020-12): {err}"),
+                    ));
+                    None
+                }
+            },
+        };
+        if let Some(max_attempts) = definition.max_attempts
+            && !(1..=limits.max_max_attempts).contains(&max_attempts)
+        {
+            errors.push(FieldError::new(
+                "max_attempts",
+                format!("must be between 1 and {}", limits.max_max_attempts),
+            ));
+        }
+        if let Some(timeout) = definition.timeout_seconds
+            && !(1..=limits.max_timeout_seconds).contains(&timeout)
+        {
+            errors.push(FieldError::new(
+                "timeout_seconds",
+                format!("must be between 1 and {}", limits.max_timeout_seconds),
+            ));
+        }
+        if let Err(message) = definition.retry.validate() {
+            let (field, message) = message.split_once(": ").unwrap_or(("retry", &message));
+            errors.push(FieldError::new(field, message));
+        }
+        match handler {
+            Some(handler) if errors.is_empty() => Ok(DefinedType {
+                name: name.to_owned(),
+                definition,
+                sealed_secret: None,
+                handler,
+                schema,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// The same type with its stored HMAC secret.
+    pub fn with_sealed_secret(self, sealed_secret: Option<Vec<u8>>) -> Self {
+        DefinedType {
+            sealed_secret,
+            ..self
+        }
+    }
+
+    /// What runs this type's jobs.
+    pub fn handler(&self) -> &DefinedHandler {
+        &self.handler
+    }
+
+    /// The submission bounds for this type: its own defaults, which a submit
+    /// may lower, not raise.
+    pub fn limits(&self, limits: &SubmissionLimits) -> SubmissionLimits {
+        let max_attempts = self
+            .definition
+            .max_attempts
+            .unwrap_or(limits.default_max_attempts);
+        let timeout = self
+            .definition
+            .timeout_seconds
+            .unwrap_or(limits.default_timeout_seconds);
+        SubmissionLimits {
+            default_max_attempts: max_attempts,
+            max_max_attempts: self
+                .definition
+                .max_attempts
+                .unwrap_or(limits.max_max_attempts),
+            default_timeout_seconds: timeout,
+            max_timeout_seconds: self
+                .definition
+                .timeout_seconds
+                .unwrap_or(limits.max_timeout_seconds),
+            max_delay_seconds: limits.max_delay_seconds,
+        }
+    }
+
+    /// The payload as a built-in handler reads it: the fields it does not
+    /// know (which the type's schema admitted) left out.
+    pub fn handler_payload(builtin: &Builtin, payload: &Value) -> Value {
+        match (payload, builtin.own_fields()) {
+            (Value::Object(map), Some(fields)) => Value::Object(
+                map.iter()
+                    .filter(|(key, _)| fields.iter().any(|field| field == key.as_str()))
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect::<Map<String, Value>>(),
+            ),
+            _ => payload.clone(),
+        }
+    }
+}
+
+impl PayloadCheck for DefinedType {
+    fn check(&self, _job_type: &str, payload: &Value) -> Result<(), PayloadError> {
+        if let Some(schema) = &self.schema {
+            let violations: Vec<FieldError> = schema
+                .iter_errors(payload)
+                .map(|error| {
+                    let mut field = String::from("payload");
+                    for segment in error.instance_path().segments() {
+                        match segment {
+                            jsonschema::paths::LocationSegment::Property(name) => {
+                                field.push('.');
+                                field.push_str(&name);
+                            }
+                            jsonschema::paths::LocationSegment::Index(index) => {
+                                field.push_str(&format!("[{index}]"));
+                            }
+                        }
+                    }
+                    // A missing property is reported at the property itself.
+                    if let jsonschema::error::ValidationErrorKind::Required { property } =
+                        error.kind()
+                        && let Some(name) = property.as_str()
+                    {
+                        field.push('.');
+                        field.push_str(name);
+                    }
+                    FieldError::new(field, error.to_string())
+                })
+                .collect();
+            if !violations.is_empty() {
+                return Err(PayloadError::Fields(violations));
+            }
+        }
+        match &self.handler {
+            DefinedHandler::Builtin(builtin) => {
+                builtin.check(&Self::handler_payload(builtin, payload))
+            }
+            // A target takes any object its schema admits.
+            DefinedHandler::Target(_) if payload.is_object() => Ok(()),
+            DefinedHandler::Target(_) => Err(PayloadError::Invalid("must be a JSON object".into())),
+        }
+    }
+}
