@@ -71,6 +71,19 @@ resource "google_secret_manager_secret_iam_member" "database_url_accessor" {
   member    = each.value
 }
 
+# JOB_TYPE_SECRETS_KEY: readable by the api and the worker, on this secret only.
+resource "google_secret_manager_secret_iam_member" "job_type_secrets_key_accessor" {
+  for_each = {
+    api    = google_service_account.api.member
+    worker = google_service_account.worker.member
+  }
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.job_type_secrets_key.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = each.value
+}
+
 resource "google_secret_manager_secret_iam_member" "smtp_url_accessor" {
   count = var.smtp_url_secret_id == "" ? 0 : 1
 
@@ -78,6 +91,14 @@ resource "google_secret_manager_secret_iam_member" "smtp_url_accessor" {
   secret_id = var.smtp_url_secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.worker.member
+}
+
+# OIDC-authenticated targets of tenant-defined job types: the worker mints
+# Google-signed ID tokens for them as itself, and for no other account.
+resource "google_service_account_iam_member" "worker_token_creator" {
+  service_account_id = google_service_account.worker.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = google_service_account.worker.member
 }
 
 # jobs-api is public: its API keys, not IAM, authenticate clients.

@@ -1,6 +1,7 @@
 # The job service on Google Cloud: Cloud Run (jobs-api, jobs-worker, the
 # jobs-migrate job), Cloud SQL for PostgreSQL, Pub/Sub, Secret Manager and
-# Artifact Registry. IAM lives in iam.tf, the database in database.tf.
+# Artifact Registry. IAM lives in iam.tf, the database in database.tf, the
+# job types' secrets key in job_types.tf.
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -14,7 +15,8 @@ locals {
   # PUSH_AUDIENCE -> worker, and gives Pub/Sub one stable audience.
   worker_url = "https://jobs-worker-${local.project_number}.${var.region}.run.app"
 
-  database_url_secret = google_secret_manager_secret.database_url.secret_id
+  database_url_secret         = google_secret_manager_secret.database_url.secret_id
+  job_type_secrets_key_secret = google_secret_manager_secret.job_type_secrets_key.secret_id
 
   # Settings both services share; the rest is per service below.
   common_env = {
@@ -104,18 +106,23 @@ module "api" {
   args                  = ["serve"]
   service_account_email = google_service_account.api.email
   env                   = merge(local.common_env, { TENANT_RATE_LIMIT = tostring(var.tenant_rate_limit) })
-  secret_env            = { DATABASE_URL = local.database_url_secret }
   cloudsql_instances    = [google_sql_database_instance.jobs.connection_name]
   min_instances         = var.api_min_instances
   max_instances         = var.api_max_instances
   concurrency           = 80
   timeout_seconds       = 60
   labels                = var.labels
+  secret_env = {
+    DATABASE_URL         = local.database_url_secret
+    JOB_TYPE_SECRETS_KEY = local.job_type_secrets_key_secret
+  }
 
   depends_on = [
     google_project_service.enabled,
     google_secret_manager_secret_iam_member.database_url_accessor,
     google_secret_manager_secret_version.database_url,
+    google_secret_manager_secret_iam_member.job_type_secrets_key_accessor,
+    google_secret_manager_secret_version.job_type_secrets_key,
   ]
 }
 
@@ -138,7 +145,10 @@ module "worker" {
     var.email_from == "" ? {} : { EMAIL_FROM = var.email_from },
   )
   secret_env = merge(
-    { DATABASE_URL = local.database_url_secret },
+    {
+      DATABASE_URL         = local.database_url_secret
+      JOB_TYPE_SECRETS_KEY = local.job_type_secrets_key_secret
+    },
     var.smtp_url_secret_id == "" ? {} : { SMTP_URL = var.smtp_url_secret_id },
   )
   cloudsql_instances = [google_sql_database_instance.jobs.connection_name]
@@ -159,6 +169,8 @@ module "worker" {
     google_project_service.enabled,
     google_secret_manager_secret_iam_member.database_url_accessor,
     google_secret_manager_secret_version.database_url,
+    google_secret_manager_secret_iam_member.job_type_secrets_key_accessor,
+    google_secret_manager_secret_version.job_type_secrets_key,
   ]
 }
 

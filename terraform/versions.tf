@@ -17,7 +17,8 @@ terraform {
 
   # State in a versioned GCS bucket made during bootstrap (docs/DEPLOY.md):
   #   terraform init -backend-config="bucket=PROJECT-tfstate"
-  # It holds the database password, so only deployers may read it.
+  # It holds the database password and the job-type secrets key, so only
+  # deployers may read it.
   backend "gcs" {
     prefix = "jobs"
   }

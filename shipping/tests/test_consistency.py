@@ -8,6 +8,9 @@ contract below is what the Rust crates are being written to.
 
 from __future__ import annotations
 
+import base64
+import re
+
 import pytest
 import yaml
 
@@ -27,6 +30,21 @@ DEAD_LETTER_PATH = "/pubsub/dead-letter"
 IMAGE_ROLES = {"api", "worker", "migrate", "pubsub-emulator"}
 CLOUD_RUN_SERVICES = {"jobs-api": "api", "jobs-worker": "worker"}
 CLOUD_RUN_JOBS = {"jobs-migrate": "migrate"}
+
+# Settings that come from Secret Manager: env name -> (the Terraform secret
+# holding it, the Cloud Run services and jobs that read it). Nowhere but in
+# local runs may one be a plain value.
+SECRET_SETTINGS = {
+    "DATABASE_URL": (
+        "google_secret_manager_secret.database_url",
+        set(CLOUD_RUN_SERVICES) | set(CLOUD_RUN_JOBS),
+    ),
+    # Seals tenant job types' HMAC secrets (issue 10): the api seals, the worker opens.
+    "JOB_TYPE_SECRETS_KEY": (
+        "google_secret_manager_secret.job_type_secrets_key",
+        set(CLOUD_RUN_SERVICES),
+    ),
+}
 
 # Crates whose code runs in production; the emulator only mentions these
 # names in its own examples and tests, which prove nothing about the service.
@@ -49,6 +67,8 @@ def terraform_services() -> dict[str, dict]:
             "env": src.expression_env_names(module.get("env", {}), local_values)
             | src.expression_env_names(module.get("secret_env", {}), local_values),
             "plain_env": module.get("env"),
+            "plain_env_names": src.expression_env_names(module.get("env", {}), local_values),
+            "secret_env_names": src.expression_env_names(module.get("secret_env", {}), local_values),
         }
     return out
 
@@ -59,11 +79,16 @@ def terraform_jobs() -> dict[str, dict]:
     for body in src.terraform_resources("google_cloud_run_v2_job", "terraform").values():
         container = body["template"][0]["template"][0]["containers"][0]
         env = {e["name"] for e in container.get("env", [])}
+        secret_env = {e["name"] for e in container.get("env", []) if "value_source" in e}
         if "for_each" in body:
             for name, each in body["for_each"].items():
-                out[name] = {"binary": each["command"][0], "env": env}
+                out[name] = {"binary": each["command"][0], "env": env, "secret_env_names": secret_env}
         else:
-            out[body["name"]] = {"binary": container["command"][0], "env": env}
+            out[body["name"]] = {
+                "binary": container["command"][0],
+                "env": env,
+                "secret_env_names": secret_env,
+            }
     return out
 
 
@@ -262,11 +287,72 @@ def test_cloud_build_and_terraform_run_the_same_binary(name):
         assert deploy["args"] == [",".join(terraform["args"])] if terraform["args"] else not deploy["args"]
 
 
-def test_cloud_build_reads_the_database_url_secret_terraform_creates():
-    secret = src.terraform_resource("google_secret_manager_secret.database_url", "terraform")
+@pytest.mark.parametrize("setting", sorted(SECRET_SETTINGS))
+def test_cloud_build_reads_the_secret_terraform_creates_where_it_is_read(setting):
+    address, readers = SECRET_SETTINGS[setting]
+    secret = src.terraform_resource(address, "terraform")
     for name, deploy in src.cloudbuild_deploys().items():
-        reference = src.cloudbuild_substitute(deploy["secrets"]["DATABASE_URL"])
+        if name not in readers:
+            assert setting not in deploy["secrets"], name
+            continue
+        assert setting in deploy["secrets"], f"{name} gets no {setting}"
+        reference = src.cloudbuild_substitute(deploy["secrets"][setting])
         assert reference == f"{secret['secret_id']}:latest", name
+
+
+@pytest.mark.parametrize("setting", sorted(SECRET_SETTINGS))
+def test_terraform_gives_the_secret_from_secret_manager_where_it_is_read(setting):
+    _address, readers = SECRET_SETTINGS[setting]
+    deployed = terraform_services() | terraform_jobs()
+    for name in readers:
+        assert setting in deployed[name]["secret_env_names"], f"{name} does not read {setting} from Secret Manager"
+    for name, service in terraform_services().items():
+        assert setting not in service["plain_env_names"], name
+
+
+def test_the_api_and_the_worker_read_the_job_type_secrets_key():
+    """Both need it: the api seals a new HMAC type's secret, the worker opens
+    it to sign. Fails until the Rust settings define
+    `#[arg(env = "JOB_TYPE_SECRETS_KEY")]` (runtime/src/settings/)."""
+    for binary in ("api", "worker"):
+        assert "JOB_TYPE_SECRETS_KEY" in src.env_read_by_binary(binary), binary
+
+
+def local_job_type_secrets_keys() -> dict[str, str]:
+    """Where the local stacks set JOB_TYPE_SECRETS_KEY: compose service or
+    scripts/dev -> the value."""
+    keys = {
+        f"compose {name}": src.compose_env(svc)["JOB_TYPE_SECRETS_KEY"]
+        for name, svc in src.compose_our_services().items()
+        if "JOB_TYPE_SECRETS_KEY" in src.compose_env(svc)
+    }
+    dev = re.findall(r"^export JOB_TYPE_SECRETS_KEY=(\S+)$", (src.ROOT / "scripts/dev").read_text(), re.M)
+    if dev:
+        keys["scripts/dev"] = dev[-1]
+    return keys
+
+
+def test_local_runs_give_the_api_and_the_worker_one_valid_local_job_type_secrets_key():
+    """A key that is not base64 of 32 bytes stops start-up; a different key
+    per process would make the worker unable to open what the api sealed."""
+    keys = local_job_type_secrets_keys()
+    services = src.compose_our_services()
+    for name, svc in services.items():
+        if src.compose_binary(svc) in ("api", "worker"):
+            assert f"compose {name}" in keys, name
+    assert "scripts/dev" in keys
+    assert len(set(keys.values())) == 1, keys
+    key = next(iter(keys.values()))
+    assert len(base64.b64decode(key, validate=True)) == 32
+
+
+def test_production_never_uses_the_local_job_type_secrets_key():
+    """The local key is in the repository, so anyone could open secrets
+    sealed with it."""
+    texts = [(src.ROOT / "cloudbuild.yaml").read_text()]
+    texts += [path.read_text() for path in (src.ROOT / "terraform").rglob("*.tf")]
+    for key in set(local_job_type_secrets_keys().values()):
+        assert not any(key in text for text in texts)
 
 
 def test_cloud_build_pushes_to_the_registry_terraform_creates():
@@ -416,7 +502,8 @@ def test_cloud_build_tags_images_with_the_commit():
 def test_cloud_build_holds_no_secret_values():
     text = (src.ROOT / "cloudbuild.yaml").read_text()
     for deploy in src.cloudbuild_deploys().values():
-        assert "DATABASE_URL" not in deploy["env"], "DATABASE_URL must come from Secret Manager"
+        for setting in SECRET_SETTINGS:
+            assert setting not in deploy["env"], f"{setting} must come from Secret Manager"
     assert "postgres://" not in text.replace("postgres://postgres@jobs-test-postgres", "")
     assert "password" not in text.lower()
 

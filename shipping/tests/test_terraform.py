@@ -39,6 +39,16 @@ def variable_default(name: str, directory: str = ROOT_MODULE):
     return src.terraform_variable_default(name, directory)
 
 
+def secret_env_reference(module_name: str, setting: str) -> str | None:
+    """What a service module's secret_env gives `setting`: an object's value,
+    or the expression after `SETTING =` inside a merge()."""
+    secret_env = module(module_name)["secret_env"]
+    if isinstance(secret_env, dict):
+        return secret_env.get(setting)
+    found = re.search(rf"\b{setting}\s*=\s*([A-Za-z_][A-Za-z0-9_.]*)", str(secret_env))
+    return "${" + found.group(1) + "}" if found else None
+
+
 # --- Pub/Sub -----------------------------------------------------------------
 
 
@@ -158,6 +168,26 @@ def test_services_read_the_database_url_from_secret_manager_not_plain_env():
         assert "DATABASE_URL" not in str(src.terraform_locals(ROOT_MODULE)["common_env"])
 
 
+def test_services_read_the_job_type_secrets_key_from_secret_manager_not_plain_env():
+    assert src.terraform_locals(ROOT_MODULE)["job_type_secrets_key_secret"] == (
+        "${google_secret_manager_secret.job_type_secrets_key.secret_id}"
+    )
+    for name in ("api", "worker"):
+        assert secret_env_reference(name, "JOB_TYPE_SECRETS_KEY") == "${local.job_type_secrets_key_secret}", name
+        assert "JOB_TYPE_SECRETS_KEY" not in str(module(name)["env"]), name
+        # A revision must not start before it may read the secret.
+        assert "${google_secret_manager_secret_iam_member.job_type_secrets_key_accessor}" in module(name)["depends_on"]
+    assert "JOB_TYPE_SECRETS_KEY" not in str(src.terraform_locals(ROOT_MODULE)["common_env"])
+
+
+def test_job_type_secrets_key_is_32_random_bytes_kept_in_secret_manager():
+    key = src.terraform_resource("random_bytes.job_type_secrets_key", ROOT_MODULE)
+    assert key["length"] == 32
+    version = src.terraform_resource("google_secret_manager_secret_version.job_type_secrets_key", ROOT_MODULE)
+    assert version["secret"] == "${google_secret_manager_secret.job_type_secrets_key.id}"
+    assert version["secret_data"] == "${random_bytes.job_type_secrets_key.base64}"
+
+
 def test_services_and_jobs_mount_the_cloud_sql_connector():
     for name in ("api", "worker"):
         assert module(name)["cloudsql_instances"] == [
@@ -249,6 +279,28 @@ def test_secrets_are_granted_per_secret_never_project_wide():
     database = grants["google_secret_manager_secret_iam_member.database_url_accessor"]
     assert database["secret_id"] == "${google_secret_manager_secret.database_url.secret_id}"
     assert database["role"] == "roles/secretmanager.secretAccessor"
+    key = grants["google_secret_manager_secret_iam_member.job_type_secrets_key_accessor"]
+    assert key["secret_id"] == "${google_secret_manager_secret.job_type_secrets_key.secret_id}"
+    assert key["role"] == "roles/secretmanager.secretAccessor"
+    assert key["for_each"] == {
+        "api": "${google_service_account.api.member}",
+        "worker": "${google_service_account.worker.member}",
+    }
+    assert key["member"] == "${each.value}"
+
+
+def test_the_worker_may_mint_id_tokens_for_itself_only():
+    """OIDC targets of job types get ID tokens of the worker's own account."""
+    grants = src.terraform_resources("google_service_account_iam_member", ROOT_MODULE)
+    grant = grants["google_service_account_iam_member.worker_token_creator"]
+    assert grant["service_account_id"] == "${google_service_account.worker.name}"
+    assert grant["role"] == "roles/iam.serviceAccountTokenCreator"
+    assert grant["member"] == "${google_service_account.worker.member}"
+    for address, body in grants.items():
+        if "google_service_account.worker" in str(body.get("member", "")):
+            assert body["service_account_id"] == "${google_service_account.worker.name}", address
+    for role, _member in project_roles():
+        assert "serviceAccountTokenCreator" not in role, "token creation on one account, not the project"
 
 
 def test_the_push_account_has_no_role_but_invoking_the_worker():
