@@ -169,15 +169,18 @@ async fn a_target_type_gets_the_documented_request_signed_with_its_secret(pool: 
     );
 }
 
-/// A minimal SMTP server that accepts every message and keeps its text.
+/// A minimal SMTP server that defers the first message (451, a transient
+/// failure) and accepts and keeps every later one.
 async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
     let port = listener.local_addr().expect("addr").port();
     let messages: Arc<Mutex<Vec<String>>> = Arc::default();
     let kept = messages.clone();
+    let deferred = Arc::new(std::sync::atomic::AtomicBool::new(false));
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
             let kept = kept.clone();
+            let deferred = deferred.clone();
             tokio::spawn(async move {
                 let (read, mut write) = socket.into_split();
                 let mut lines = BufReader::new(read).lines();
@@ -186,9 +189,15 @@ async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
                 while let Ok(Some(line)) = lines.next_line().await {
                     if let Some(text) = data.as_mut() {
                         if line == "." {
-                            kept.lock().expect("kept").push(std::mem::take(text));
+                            let first = !deferred.swap(true, std::sync::atomic::Ordering::SeqCst);
+                            let reply: &[u8] = if first {
+                                b"451 try again later\r\n"
+                            } else {
+                                kept.lock().expect("kept").push(std::mem::take(text));
+                                b"250 queued\r\n"
+                            };
                             data = None;
-                            let _ = write.write_all(b"250 queued\r\n").await;
+                            let _ = write.write_all(reply).await;
                         } else {
                             text.push_str(&line);
                             text.push('\n');
@@ -223,7 +232,7 @@ async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn an_email_type_sends_its_message_through_smtp_under_its_own_policies(pool: PgPool) {
     let (smtp_port, messages) = smtp_sink().await;
-    let mut stack = Stack::without_emulator(pool).await;
+    let mut stack = Stack::without_emulator(pool.clone()).await;
     stack.set_worker_env("SMTP_URL", &format!("smtp://127.0.0.1:{smtp_port}"));
     stack.start_emulator().await;
     stack.start_worker().await;
@@ -247,6 +256,17 @@ async fn an_email_type_sends_its_message_through_smtp_under_its_own_policies(poo
     let job = stack.finished(&id).await;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["result"]["transport"], "smtp");
+    // Deferred once, then retried on the type's schedule, not Pub/Sub's.
+    assert_eq!(job["attempts"], 2);
+    let retried: Option<String> = sqlx::query_scalar(
+        "select detail from job_events where job_id = $1 and event = 'failed_retryable'",
+    )
+    .bind(uuid::Uuid::parse_str(&id).expect("uuid"))
+    .fetch_one(&pool)
+    .await
+    .expect("the deferral's event");
+    let retried = retried.unwrap_or_default();
+    assert!(retried.ends_with("next attempt in 2 s"), "{retried}");
     let sent = tokio::time::timeout(GUARD, async {
         loop {
             if let Some(message) = messages.lock().expect("messages").first().cloned() {

@@ -87,6 +87,11 @@ pub fn test_settings(options: &WorkerOptions) -> WorkerSettings {
         "--max-timeout-seconds={}",
         options.job_max_timeout.as_secs()
     );
+    // The default may not exceed the maximum.
+    let default_timeout = format!(
+        "--default-timeout-seconds={}",
+        options.job_max_timeout.as_secs().min(60)
+    );
     let private = format!(
         "--http-allow-private-networks={}",
         options.allow_private_networks
@@ -101,6 +106,7 @@ pub fn test_settings(options: &WorkerOptions) -> WorkerSettings {
         "--reconcile-interval=3600",
         &body_limit,
         &max_timeout,
+        &default_timeout,
         &private,
     ];
     let mut settings = Cli::try_parse_from(args)
