@@ -8,20 +8,22 @@ use crate::target::{TargetAuth, TargetSpec};
 use jobs_domain::{FieldError, PayloadCheck, PayloadError, RetryStrategy, SubmissionLimits};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema};
+use utoipa::openapi::{RefOr, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 /// The longest name a job type may have.
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// The body of `PUT /v1/job-types/{name}`, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+/// The body of `PUT /v1/job-types/{name}`, as stored. Its OpenAPI schema is
+/// written out ([`definition_schema`]) because it depends on the limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobTypeDefinition {
     /// What runs a job of this type.
     pub handler: HandlerSpec,
     /// A JSON Schema (2020-12) every payload must satisfy, checked at submit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub payload_schema: Option<Value>,
     /// `max_attempts` of this type's jobs; a submit may lower it, not raise it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -293,3 +295,189 @@ impl PayloadCheck for DefinedType {
         }
     }
 }
+
+/// The OpenAPI schema of [`JobTypeDefinition`] for these limits, as strict as
+/// [`DefinedType::new`] where JSON Schema can say it. What it cannot (a
+/// payload schema that is itself valid, a delay range in order, header names
+/// the service sets) is in the descriptions.
+pub fn definition_schema(limits: &SubmissionLimits) -> RefOr<Schema> {
+    use jobs_domain::retry_strategy::MAX_RETRY_DELAY_SECONDS;
+    use jobs_domain::submission::schema::{NO_CONTROL_PATTERN, integer, nullable, text};
+    let closed = |builder: ObjectBuilder| {
+        builder
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+    };
+    let seconds = |description: &str| integer(0, MAX_RETRY_DELAY_SECONDS, description);
+    let builtin = closed(ObjectBuilder::new()).property(
+        "builtin",
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(BUILTIN.iter().map(Builtin::name)))
+            .description(Some(
+                "A built-in handler, under this type's name and policies.",
+            )),
+    );
+    let auth = OneOfBuilder::new()
+        .item(
+            closed(ObjectBuilder::new())
+                .property("kind", tag("none"))
+                .required("kind"),
+        )
+        .item(
+            closed(ObjectBuilder::new())
+                .property("kind", tag("oidc"))
+                .property(
+                    "audience",
+                    nullable(
+                        text(
+                            NO_CONTROL_PATTERN,
+                            "The ID token's audience; the URL when absent.",
+                        )
+                        .min_length(Some(1)),
+                    ),
+                )
+                .required("kind"),
+        )
+        .item(
+            closed(ObjectBuilder::new())
+                .property("kind", tag("hmac"))
+                .required("kind"),
+        );
+    let target = closed(ObjectBuilder::new())
+        .property(
+            "url",
+            text(crate::http::URL_PATTERN, "Absolute http or https URL."),
+        )
+        .property(
+            "method",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(crate::http::METHODS))
+                .default(Some("POST".into())),
+        )
+        .property(
+            "headers",
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property_names(Some(text(
+                    r"^[0-9A-Za-z!#$%&'*+.^_`|~-]+$",
+                    "RFC 9110 token",
+                )))
+                .additional_properties(Some(text(
+                    r"^[^\x00-\x08\x0a-\x1f\x7f]*$",
+                    "No control characters but tab.",
+                )))
+                .description(Some(
+                    "Extra request headers; not the ones the service sets (content-type, \
+                     idempotency-key, jobs-*, framing headers, authorization with oidc), \
+                     each name once whatever its case.",
+                )),
+        )
+        .property("auth", auth)
+        .required("url");
+    let handler = OneOfBuilder::new()
+        .item(builtin.required("builtin"))
+        .item(
+            closed(ObjectBuilder::new())
+                .property("target", target)
+                .required("target"),
+        )
+        .description(Some("What runs the type's jobs."));
+    let retry = OneOfBuilder::new()
+        .item(
+            closed(ObjectBuilder::new())
+                .property("strategy", tag("pubsub"))
+                .required("strategy"),
+        )
+        .item(
+            closed(ObjectBuilder::new())
+                .property("strategy", tag("exponential"))
+                .property(
+                    "initial_delay_seconds",
+                    seconds("The first delay; at most max_delay_seconds."),
+                )
+                .property("max_delay_seconds", seconds("The longest delay."))
+                .property(
+                    "multiplier",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Number)
+                        .minimum(Some(1))
+                        .maximum(Some(10))
+                        .default(Some(2.into())),
+                )
+                .property("jitter", ObjectBuilder::new().schema_type(Type::Boolean))
+                .required("strategy")
+                .required("initial_delay_seconds")
+                .required("max_delay_seconds"),
+        )
+        .item(
+            closed(ObjectBuilder::new())
+                .property("strategy", tag("linear"))
+                .property(
+                    "initial_delay_seconds",
+                    seconds("The first delay; at most max_delay_seconds."),
+                )
+                .property("step_seconds", seconds("What each retry adds."))
+                .property("max_delay_seconds", seconds("The longest delay."))
+                .required("strategy")
+                .required("initial_delay_seconds")
+                .required("step_seconds")
+                .required("max_delay_seconds"),
+        )
+        .item(
+            closed(ObjectBuilder::new())
+                .property("strategy", tag("fixed"))
+                .property("delay_seconds", seconds("The delay before every retry."))
+                .required("strategy")
+                .required("delay_seconds"),
+        )
+        .description(Some("How a retryable failure is retried (default pubsub)."));
+    closed(ObjectBuilder::new())
+        .property("handler", handler)
+        .property(
+            "payload_schema",
+            nullable(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some(
+                        "A valid JSON Schema (2020-12) every payload must satisfy.",
+                    )),
+            ),
+        )
+        .property(
+            "max_attempts",
+            nullable(integer(
+                1,
+                limits.max_max_attempts,
+                "The default and cap of its jobs' max_attempts.",
+            )),
+        )
+        .property(
+            "timeout_seconds",
+            nullable(integer(
+                1,
+                limits.max_timeout_seconds,
+                "The default and cap of its jobs' timeout_seconds.",
+            )),
+        )
+        .property("retry", retry)
+        .required("handler")
+        .description(Some("A tenant's job type."))
+        .into()
+}
+
+/// A tag's one value, e.g. `"kind": "hmac"`.
+fn tag(name: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([name.to_owned()]))
+}
+
+impl PartialSchema for JobTypeDefinition {
+    fn schema() -> RefOr<Schema> {
+        definition_schema(&SubmissionLimits::default())
+    }
+}
+
+impl ToSchema for JobTypeDefinition {}

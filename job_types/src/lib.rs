@@ -26,6 +26,7 @@ mod target;
 pub use catalog::JobTypeCatalog;
 pub use defined::{
     DefinedHandler, DefinedType, HandlerSpec, JobTypeDefinition, NameError, check_name,
+    definition_schema,
 };
 pub use email::{Email, EmailPayload, mask_address, masked_recipients};
 pub use http::{Http, HttpPayload, MAX_REDIRECTS, RESULT_BODY_LIMIT};

@@ -120,6 +120,10 @@ impl Modify for ConfiguredLimits {
         components
             .schemas
             .extend(submission_schemas(&self.0, &payloads));
+        components.schemas.insert(
+            "JobTypeDefinition".to_owned(),
+            jobs_job_types::definition_schema(&self.0),
+        );
     }
 }
 
