@@ -358,21 +358,11 @@ pub fn definition_schema(limits: &SubmissionLimits) -> RefOr<Schema> {
         )
         .property(
             "headers",
-            ObjectBuilder::new()
-                .schema_type(Type::Object)
-                .property_names(Some(text(
-                    r"^[0-9A-Za-z!#$%&'*+.^_`|~-]+$",
-                    "RFC 9110 token",
-                )))
-                .additional_properties(Some(text(
-                    r"^[^\x00-\x08\x0a-\x1f\x7f]*$",
-                    "No control characters but tab.",
-                )))
-                .description(Some(
-                    "Extra request headers; not the ones the service sets (content-type, \
+            crate::http::headers_schema().description(Some(
+                "Extra request headers; not the ones the service sets (content-type, \
                      idempotency-key, jobs-*, framing headers, authorization with oidc), \
                      each name once whatever its case.",
-                )),
+            )),
         )
         .property("auth", auth)
         .required("url");

@@ -116,6 +116,21 @@ impl Payload for HttpPayload {
     }
 }
 
+/// Request headers as the OpenAPI document states them: RFC 9110 token
+/// names, values with no control character but tab.
+pub(crate) fn headers_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(text(
+            r"^[0-9A-Za-z!#$%&'*+.^_`|~-]+$",
+            "RFC 9110 token",
+        )))
+        .additional_properties(Some(text(
+            r"^[^\x00-\x08\x0a-\x1f\x7f]*$",
+            "No control characters but tab.",
+        )))
+}
+
 impl PartialSchema for HttpPayload {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
@@ -141,17 +156,7 @@ impl PartialSchema for HttpPayload {
             )
             .property(
                 "headers",
-                ObjectBuilder::new()
-                    .schema_type(Type::Object)
-                    .property_names(Some(text(
-                        r"^[0-9A-Za-z!#$%&'*+.^_`|~-]+$",
-                        "RFC 9110 token",
-                    )))
-                    .additional_properties(Some(text(
-                        r"^[^\x00-\x08\x0a-\x1f\x7f]*$",
-                        "No control characters but tab.",
-                    )))
-                    .description(Some("Request headers: RFC 9110 token names.")),
+                headers_schema().description(Some("Request headers: RFC 9110 token names.")),
             )
             .property(
                 "body",
