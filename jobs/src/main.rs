@@ -43,7 +43,7 @@ impl Role {
 
     fn summary(self) -> &'static str {
         match self {
-            Role::Api => "serve the jobs API, or create an API key (api create-key --tenant NAME)",
+            Role::Api => "serve the jobs API, or manage API keys (api keys create|list|revoke)",
             Role::Worker => "serve the Pub/Sub push endpoints that run jobs",
             Role::Migrate => "create the database if missing and apply the migrations",
             Role::PubsubEmulator => "in-memory Pub/Sub for local runs; never production",
