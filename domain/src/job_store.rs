@@ -11,6 +11,7 @@ use crate::job::{Job, JobId, NewJob, TenantId};
 use crate::job_history::JobHistoryEntry;
 use crate::job_message::JobMessage;
 use crate::job_status::JobStatus;
+use crate::retention::Retention;
 use crate::state_machine::{Cause, DeadLetter, ErrorUpdate, Outcome, RequeuePolicy, Transition};
 use crate::store_error::StoreError;
 use chrono::{DateTime, Utc};
@@ -486,6 +487,34 @@ impl JobStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Deletes up to `limit` finished jobs past their retention (the job
+    /// type's own, `defaults` otherwise), oldest first, with their events;
+    /// returns how many. One statement over the `finished_at` index; rows
+    /// another transaction holds are skipped, never waited for.
+    pub async fn delete_expired(&self, defaults: Retention, limit: u32) -> Result<u64, StoreError> {
+        let deleted = sqlx::query(
+            "with expired as (
+                select j.id from jobs j
+                left join job_types t on t.tenant_id = j.tenant_id and t.name = j.type
+                where j.finished_at is not null
+                  and j.finished_at < now() - make_interval(secs => coalesce(
+                      (t.definition -> 'retention' ->> (j.status || '_seconds'))::float8,
+                      case j.status when 'completed' then $1 when 'failed' then $2 else $3 end))
+                order by j.finished_at
+                limit $4
+                for update of j skip locked
+            )
+            delete from jobs where id in (select id from expired)",
+        )
+        .bind(defaults.completed.as_secs_f64())
+        .bind(defaults.failed.as_secs_f64())
+        .bind(defaults.cancelled.as_secs_f64())
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(deleted.rows_affected())
     }
 
     /// Reads a job, lets `cause_of` say what happens to it (`None`: nothing,

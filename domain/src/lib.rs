@@ -12,6 +12,7 @@ pub mod job_status;
 pub mod job_store;
 pub mod job_type_store;
 pub mod payload_check;
+pub mod retention;
 pub mod retry_strategy;
 pub mod state_machine;
 pub mod store_error;
@@ -25,6 +26,7 @@ pub use job_status::JobStatus;
 pub use job_store::{Claim, JobFilter, JobPage, JobStore, Recorded, Submitted, Unpublished};
 pub use job_type_store::{JobTypeStore, StoredJobType};
 pub use payload_check::{PayloadCheck, PayloadError};
+pub use retention::{Retention, RetentionOverride};
 pub use retry_strategy::RetryStrategy;
 pub use state_machine::{
     Cause, DeadLetter, ErrorUpdate, JobEvent, JobState, Outcome, RequeuePolicy, Transition,

@@ -5,7 +5,9 @@
 use crate::BUILTIN;
 use crate::registry::Builtin;
 use crate::target::{TargetAuth, TargetSpec};
-use jobs_domain::{FieldError, PayloadCheck, PayloadError, RetryStrategy, SubmissionLimits};
+use jobs_domain::{
+    FieldError, PayloadCheck, PayloadError, RetentionOverride, RetryStrategy, SubmissionLimits,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema};
@@ -34,6 +36,9 @@ pub struct JobTypeDefinition {
     /// How a retryable failure is retried.
     #[serde(default)]
     pub retry: RetryStrategy,
+    /// How long the type's finished jobs are kept, over the service's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionOverride>,
 }
 
 /// What runs a tenant's job type.
@@ -452,6 +457,18 @@ pub fn definition_schema(limits: &SubmissionLimits) -> RefOr<Schema> {
             )),
         )
         .property("retry", retry)
+        .property(
+            "retention",
+            nullable(
+                closed(ObjectBuilder::new())
+                    .property("completed_seconds", nullable(integer(0, u32::MAX, "Seconds a completed job is kept.")))
+                    .property("failed_seconds", nullable(integer(0, u32::MAX, "Seconds a failed job is kept.")))
+                    .property("cancelled_seconds", nullable(integer(0, u32::MAX, "Seconds a cancelled job is kept.")))
+                    .description(Some(
+                        "How long the type's finished jobs are kept; what is left out keeps the default.",
+                    )),
+            ),
+        )
         .required("handler")
         .description(Some("A tenant's job type."))
         .into()

@@ -56,6 +56,7 @@ struct Inner {
     run_seconds: Family<RunLabels, Histogram>,
     deliveries: Family<DeliveryLabels, Counter>,
     published: Family<PublishLabels, Counter>,
+    deleted: Counter,
 }
 
 impl Default for Metrics {
@@ -101,6 +102,12 @@ impl Metrics {
             "Job messages published to Pub/Sub, by result; failed ones are published again by the reconciler",
             published.clone(),
         );
+        let deleted = Counter::default();
+        registry.register(
+            "deleted",
+            "Finished jobs deleted past their retention, with their events",
+            deleted.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -109,6 +116,7 @@ impl Metrics {
                 run_seconds,
                 deliveries,
                 published,
+                deleted,
             }),
         }
     }
@@ -159,6 +167,11 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts finished jobs deleted past their retention.
+    pub fn jobs_deleted(&self, count: u64) {
+        self.inner.deleted.inc_by(count);
+    }
+
     /// Every metric in the OpenMetrics text format ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -187,6 +200,7 @@ mod tests {
         metrics.handler_ran("http", "retryable_error", Duration::from_millis(30));
         metrics.delivery_answered("jobs", "completed");
         metrics.published(false);
+        metrics.jobs_deleted(3);
         let text = metrics.render();
         assert_eq!(
             line(
@@ -226,6 +240,7 @@ mod tests {
             .is_some()
         );
         assert!(line(&text, r#"jobs_pubsub_publishes_total{result="failed"} 1"#).is_some());
+        assert!(line(&text, "jobs_deleted_total 3").is_some(), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 

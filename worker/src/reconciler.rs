@@ -3,31 +3,55 @@
 //! or leased by a worker that vanished. The worker is idempotent, so a message
 //! published twice costs an ack, never a second run.
 
-use crate::settings::ReconcilerSettings;
+use crate::settings::{ReconcilerSettings, RetentionSettings};
 use jobs_domain::{JobStore, StoreError};
-use jobs_runtime::JobPublisher;
+use jobs_runtime::{JobPublisher, Metrics};
 use sqlx::{Connection, PgConnection};
 use std::future::Future;
 
 /// The advisory lock key of the reconciler's leadership ("jobsrcnl").
 const LEADER_LOCK_KEY: i64 = 0x6a6f_6273_7263_6e6c;
 
-/// Publishes what Pub/Sub should have but does not.
+/// Publishes what Pub/Sub should have but does not, and deletes finished
+/// jobs past their retention.
 #[derive(Debug)]
 pub struct Reconciler {
     store: JobStore,
     publisher: JobPublisher,
     settings: ReconcilerSettings,
+    retention: RetentionSettings,
+    metrics: Metrics,
 }
 
 impl Reconciler {
-    /// A reconciler over `store`, publishing with `publisher`.
-    pub fn new(store: JobStore, publisher: JobPublisher, settings: ReconcilerSettings) -> Self {
+    /// A reconciler over `store`, publishing with `publisher`; deletions are counted in `metrics`.
+    pub fn new(
+        store: JobStore,
+        publisher: JobPublisher,
+        settings: ReconcilerSettings,
+        retention: RetentionSettings,
+        metrics: Metrics,
+    ) -> Self {
         Reconciler {
             store,
             publisher,
             settings,
+            retention,
+            metrics,
         }
+    }
+
+    /// One retention pass: deletes a bounded batch of expired jobs; returns how many.
+    pub async fn clean_once(&self) -> Result<u64, StoreError> {
+        let deleted = self
+            .store
+            .delete_expired(self.retention.defaults(), self.retention.delete_batch_size)
+            .await?;
+        if deleted > 0 {
+            self.metrics.jobs_deleted(deleted);
+            tracing::info!(deleted, "deleted finished jobs past their retention");
+        }
+        Ok(deleted)
     }
 
     /// One pass: publishes every job due for it and records them; returns how many.
@@ -84,10 +108,13 @@ impl Reconciler {
                 },
                 None => self.try_lead().await,
             };
-            if leader.is_some()
-                && let Err(err) = self.reconcile_once().await
-            {
-                tracing::warn!(error = %err, "reconciler pass failed; retrying next tick");
+            if leader.is_some() {
+                if let Err(err) = self.reconcile_once().await {
+                    tracing::warn!(error = %err, "reconciler pass failed; retrying next tick");
+                }
+                if let Err(err) = self.clean_once().await {
+                    tracing::warn!(error = %err, "retention pass failed; retrying next tick");
+                }
             }
         }
         if let Some(conn) = leader {

@@ -59,7 +59,13 @@ pub async fn build_with(
     let metrics = Metrics::new();
     let publisher =
         JobPublisher::new(&settings.server.pubsub, jobs.clone(), metrics.clone()).await?;
-    let reconciler = Reconciler::new(jobs.clone(), publisher.clone(), settings.reconciler);
+    let reconciler = Reconciler::new(
+        jobs.clone(),
+        publisher.clone(),
+        settings.reconciler,
+        settings.retention,
+        metrics.clone(),
+    );
     let state = AppState {
         jobs,
         registry: Arc::new(registry),

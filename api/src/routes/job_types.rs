@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use jobs_domain::{RetryStrategy, StoredJobType};
+use jobs_domain::{RetentionOverride, RetryStrategy, StoredJobType};
 use jobs_job_types::{
     BUILTIN, DefinedType, HandlerSpec, JobTypeDefinition, NameError, SecretBox, TargetAuth,
     check_name,
@@ -85,6 +85,9 @@ pub struct JobTypeView {
     /// How retryable failures are retried.
     #[serde(skip_serializing_if = "Option::is_none")]
     retry: Option<RetryStrategy>,
+    /// How long the type's finished jobs are kept, over the defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention: Option<RetentionOverride>,
     /// When the tenant defined it.
     #[serde(skip_serializing_if = "Option::is_none")]
     created_at: Option<DateTime<Utc>>,
@@ -103,6 +106,7 @@ impl JobTypeView {
             max_attempts: None,
             timeout_seconds: None,
             retry: None,
+            retention: None,
             created_at: None,
             updated_at: None,
         }
@@ -121,6 +125,7 @@ impl JobTypeView {
             max_attempts: definition.max_attempts,
             timeout_seconds: definition.timeout_seconds,
             retry: Some(definition.retry),
+            retention: definition.retention,
             created_at: Some(stored.created_at),
             updated_at: Some(stored.updated_at),
         })

@@ -816,3 +816,116 @@ async fn a_late_publish_confirmation_does_not_mark_a_job_that_changed_since(pool
             .expect("published_at");
     assert!(unpublished, "the retry is still to be published");
 }
+
+/// Ends a job as `status` `ago` in the past, bypassing the store as only a test may.
+async fn finish_ago(pool: &PgPool, id: JobId, status: JobStatus, ago: &str) {
+    sqlx::query(
+        "update jobs set status = $2, finished_at = now() - $3::interval,
+             failure_reason = case when $2 = 'failed' then 'permanent_error' end
+         where id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(ago)
+    .execute(pool)
+    .await
+    .expect("finish");
+}
+
+async fn exists(pool: &PgPool, id: JobId) -> bool {
+    sqlx::query_scalar("select exists (select from jobs where id = $1)")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .expect("exists")
+}
+
+const WEEK_AND_MONTH: jobs_domain::Retention = jobs_domain::Retention {
+    completed: Duration::from_secs(7 * 24 * 3600),
+    failed: Duration::from_secs(30 * 24 * 3600),
+    cancelled: Duration::from_secs(30 * 24 * 3600),
+};
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn finished_jobs_past_their_retention_go_with_their_events_and_the_rest_stay(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let types = jobs_domain::JobTypeStore::new(pool.clone());
+    let short = json!({"handler": {"builtin": "noop"}, "retention": {"completed_seconds": 60}});
+    types.put(t, "short", &short, None).await.expect("type");
+    let of_type = |name: &str| NewJob {
+        job_type: name.into(),
+        ..noop(3)
+    };
+
+    let old_completed = submitted(&store, t, 3).await;
+    finish_ago(&pool, old_completed, JobStatus::Completed, "8 days").await;
+    let recent_completed = submitted(&store, t, 3).await;
+    finish_ago(&pool, recent_completed, JobStatus::Completed, "1 day").await;
+    let old_failed = submitted(&store, t, 3).await;
+    finish_ago(&pool, old_failed, JobStatus::Failed, "8 days").await;
+    let pending = submitted(&store, t, 3).await;
+    let short_done = store
+        .insert(t, of_type("short"))
+        .await
+        .expect("insert")
+        .job
+        .id;
+    finish_ago(&pool, short_done, JobStatus::Completed, "2 minutes").await;
+
+    let deleted = store
+        .delete_expired(WEEK_AND_MONTH, 100)
+        .await
+        .expect("delete");
+    assert_eq!(deleted, 2);
+    assert!(!exists(&pool, old_completed).await);
+    assert!(!exists(&pool, short_done).await, "the type's own retention");
+    for kept in [recent_completed, old_failed, pending] {
+        assert!(exists(&pool, kept).await);
+    }
+    let orphans: i64 = sqlx::query_scalar(
+        "select count(*) from job_events e where not exists (select from jobs j where j.id = e.job_id)",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("events");
+    assert_eq!(orphans, 0, "events go with their jobs");
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn deleting_expired_jobs_skips_rows_others_hold_and_is_bounded(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let mut old = Vec::new();
+    for _ in 0..3 {
+        let id = submitted(&store, t, 3).await;
+        finish_ago(&pool, id, JobStatus::Cancelled, "60 days").await;
+        old.push(id);
+    }
+    // Another transaction holds the oldest row: the delete must not wait for it.
+    let mut holder = pool.begin().await.expect("begin");
+    sqlx::query("select 1 from jobs where id = $1 for update")
+        .bind(old[0])
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    let deleted = store
+        .delete_expired(WEEK_AND_MONTH, 1)
+        .await
+        .expect("delete");
+    assert_eq!(deleted, 1, "one batch of one");
+    let deleted = store
+        .delete_expired(WEEK_AND_MONTH, 100)
+        .await
+        .expect("delete");
+    assert_eq!(deleted, 1, "the held row is skipped, the rest goes");
+    assert!(exists(&pool, old[0]).await);
+    holder.rollback().await.expect("release");
+    assert_eq!(
+        store
+            .delete_expired(WEEK_AND_MONTH, 100)
+            .await
+            .expect("delete"),
+        1
+    );
+}

@@ -4,10 +4,12 @@
 mod delivery;
 mod push_auth;
 mod reconciler;
+mod retention;
 
 pub use delivery::DeliverySettings;
 pub use push_auth::{GOOGLE_JWKS_URL, PushTokenSettings};
 pub use reconciler::ReconcilerSettings;
+pub use retention::RetentionSettings;
 
 use clap::Args;
 use jobs_job_types::HandlerSettings;
@@ -26,6 +28,9 @@ pub struct WorkerSettings {
     /// How the reconciler paces itself.
     #[command(flatten)]
     pub reconciler: ReconcilerSettings,
+    /// How long finished jobs are kept.
+    #[command(flatten)]
+    pub retention: RetentionSettings,
     /// How pushes are authenticated.
     #[command(flatten)]
     pub push_auth: PushTokenSettings,
