@@ -3,6 +3,7 @@
 //! HTTP or knows about processes (settings, logs, serving: `jobs-runtime`).
 
 pub mod api_keys;
+pub mod concurrency_limit;
 pub mod db;
 pub mod failure_reason;
 pub mod job;
@@ -12,12 +13,15 @@ pub mod job_status;
 pub mod job_store;
 pub mod job_type_store;
 pub mod payload_check;
+pub mod payload_key;
+pub mod rate_limit;
 pub mod retention;
 pub mod retry_strategy;
 pub mod state_machine;
 pub mod store_error;
 pub mod submission;
 
+pub use concurrency_limit::ConcurrencyLimit;
 pub use failure_reason::FailureReason;
 pub use job::{Idempotency, Job, JobId, NewJob, TenantId};
 pub use job_history::JobHistoryEntry;
@@ -26,6 +30,8 @@ pub use job_status::JobStatus;
 pub use job_store::{Claim, JobFilter, JobPage, JobStore, Recorded, Submitted, Unpublished};
 pub use job_type_store::{JobTypeStore, StoredJobType};
 pub use payload_check::{PayloadCheck, PayloadError};
+pub use payload_key::PayloadKey;
+pub use rate_limit::{RateLimit, WhenExceeded};
 pub use retention::{Retention, RetentionOverride};
 pub use retry_strategy::RetryStrategy;
 pub use state_machine::{

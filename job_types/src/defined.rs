@@ -5,8 +5,10 @@
 use crate::BUILTIN;
 use crate::registry::Builtin;
 use crate::target::{TargetAuth, TargetSpec};
+use jobs_domain::payload_key::key_value;
 use jobs_domain::{
-    FieldError, PayloadCheck, PayloadError, RetentionOverride, RetryStrategy, SubmissionLimits,
+    ConcurrencyLimit, FieldError, PayloadCheck, PayloadError, PayloadKey, RateLimit,
+    RetentionOverride, RetryStrategy, SubmissionLimits,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -39,6 +41,12 @@ pub struct JobTypeDefinition {
     /// How long the type's finished jobs are kept, over the service's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<RetentionOverride>,
+    /// At most so many accepted jobs per key value in a sliding window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// At most so many running jobs per key value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencyLimit>,
 }
 
 /// What runs a tenant's job type.
@@ -187,8 +195,19 @@ impl DefinedType {
                 format!("must be between 1 and {}", limits.max_timeout_seconds),
             ));
         }
-        if let Err(message) = definition.retry.validate() {
-            let (field, message) = message.split_once(": ").unwrap_or(("retry", &message));
+        let checks = [
+            definition.retry.validate(),
+            definition
+                .rate_limit
+                .as_ref()
+                .map_or(Ok(()), RateLimit::validate),
+            definition
+                .concurrency
+                .as_ref()
+                .map_or(Ok(()), ConcurrencyLimit::validate),
+        ];
+        for message in checks.into_iter().filter_map(Result::err) {
+            let (field, message) = message.split_once(": ").unwrap_or(("", &message));
             errors.push(FieldError::new(field, message));
         }
         match handler {
@@ -242,6 +261,38 @@ impl DefinedType {
         }
     }
 
+    /// The type's rate limit and the key value `payload` counts against, if
+    /// the type has one. The payload passed [`PayloadCheck::check`], so the
+    /// key value is there.
+    pub fn rate_key(&self, payload: &Value) -> Option<(&RateLimit, String)> {
+        let limit = self.definition.rate_limit.as_ref()?;
+        let key = key_value(limit.key.as_ref(), payload).ok()?;
+        Some((limit, key))
+    }
+
+    /// The type's concurrency limit and the key value of `payload`, if the
+    /// type has one and the payload holds the value.
+    pub fn concurrency_key(&self, payload: &Value) -> Option<(&ConcurrencyLimit, String)> {
+        let limit = self.definition.concurrency.as_ref()?;
+        let key = key_value(limit.key.as_ref(), payload).ok()?;
+        Some((limit, key))
+    }
+
+    /// The pointers the type's limits are kept per.
+    fn limit_keys(&self) -> impl Iterator<Item = &PayloadKey> {
+        let rate = self
+            .definition
+            .rate_limit
+            .as_ref()
+            .and_then(|l| l.key.as_ref());
+        let concurrency = self
+            .definition
+            .concurrency
+            .as_ref()
+            .and_then(|l| l.key.as_ref());
+        rate.into_iter().chain(concurrency)
+    }
+
     /// The payload as a built-in handler reads it: the fields it does not
     /// know (which the type's schema admitted) left out.
     pub fn handler_payload(builtin: &Builtin, payload: &Value) -> Value {
@@ -290,6 +341,18 @@ impl PayloadCheck for DefinedType {
                 return Err(PayloadError::Fields(violations));
             }
         }
+        // Every limit needs its key value; without it the job could not be counted.
+        let mut missing: Vec<FieldError> = self
+            .limit_keys()
+            .filter_map(|key| {
+                let message = key.value_in(payload).err()?;
+                Some(FieldError::new(key.field(), message))
+            })
+            .collect();
+        missing.dedup();
+        if !missing.is_empty() && payload.is_object() {
+            return Err(PayloadError::Fields(missing));
+        }
         match &self.handler {
             DefinedHandler::Builtin(builtin) => {
                 builtin.check(&Self::handler_payload(builtin, payload))
@@ -306,6 +369,8 @@ impl PayloadCheck for DefinedType {
 /// payload schema that is itself valid, a delay range in order, header names
 /// the service sets) is in the descriptions.
 pub fn definition_schema(limits: &SubmissionLimits) -> RefOr<Schema> {
+    use jobs_domain::concurrency_limit::MAX_CONCURRENCY_LIMIT;
+    use jobs_domain::rate_limit::{MAX_RATE_LIMIT, MAX_RATE_PERIOD_SECONDS};
     use jobs_domain::retry_strategy::MAX_RETRY_DELAY_SECONDS;
     use jobs_domain::submission::schema::{NO_CONTROL_PATTERN, integer, nullable, text};
     let closed = |builder: ObjectBuilder| {
@@ -469,9 +534,68 @@ pub fn definition_schema(limits: &SubmissionLimits) -> RefOr<Schema> {
                     )),
             ),
         )
+        .property(
+            "rate_limit",
+            nullable(
+                closed(ObjectBuilder::new())
+                    .property("key", payload_key_schema())
+                    .property(
+                        "limit",
+                        integer(1, MAX_RATE_LIMIT, "Jobs accepted per window and key value."),
+                    )
+                    .property(
+                        "period_seconds",
+                        integer(1, MAX_RATE_PERIOD_SECONDS, "The sliding window's length."),
+                    )
+                    .property(
+                        "when_exceeded",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(["reject", "delay"]))
+                            .default(Some("reject".into()))
+                            .description(Some(
+                                "reject: 429 with Retry-After, nothing stored; \
+                                 delay: accepted, run_at the first moment the window has room.",
+                            )),
+                    )
+                    .required("limit")
+                    .required("period_seconds")
+                    .description(Some(
+                        "At most `limit` accepted jobs per key value in any `period_seconds`.",
+                    )),
+            ),
+        )
+        .property(
+            "concurrency",
+            nullable(
+                closed(ObjectBuilder::new())
+                    .property("key", payload_key_schema())
+                    .property(
+                        "limit",
+                        integer(1, MAX_CONCURRENCY_LIMIT, "Jobs running at once per key value."),
+                    )
+                    .required("limit")
+                    .description(Some(
+                        "At most `limit` jobs per key value processing at once, across every worker.",
+                    )),
+            ),
+        )
         .required("handler")
         .description(Some("A tenant's job type."))
         .into()
+}
+
+/// A limit's `key`: a JSON pointer into the payload.
+fn payload_key_schema() -> ObjectBuilder {
+    use jobs_domain::payload_key::MAX_POINTER_BYTES;
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r"^(/([^~\x00-\x1f\x7f-\x9f]|~[01])*)+$"))
+        .max_length(Some(MAX_POINTER_BYTES))
+        .description(Some(
+            "A JSON pointer into the payload (`/user_id`) whose value the limit is kept per; \
+             absent: one limit for the whole type. Payloads without it are refused.",
+        ))
 }
 
 /// A tag's one value, e.g. `"kind": "hmac"`.
