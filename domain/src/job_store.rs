@@ -7,10 +7,11 @@
 //! refuses, and a decision made on a state that has since changed writes
 //! nothing. No statement here runs inside an explicit transaction.
 
-use crate::job::{Job, JobId, NewJob, TenantId};
+use crate::job::{Idempotency, Job, JobId, NewJob, TenantId};
 use crate::job_history::JobHistoryEntry;
 use crate::job_message::JobMessage;
 use crate::job_status::JobStatus;
+use crate::rate_limit::{Admission, RateLimit};
 use crate::retention::Retention;
 use crate::state_machine::{Cause, DeadLetter, ErrorUpdate, Outcome, RequeuePolicy, Transition};
 use crate::store_error::StoreError;
@@ -24,6 +25,88 @@ macro_rules! job_columns {
         "id, tenant_id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
          timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key"
     };
+}
+
+/// The statement that stores a job and its `submitted` event, binding
+/// `$1`–`$9` ([`bind_new_job`]); `$extra` adds CTEs over `inserted`.
+macro_rules! insert_job {
+    ($extra:literal) => {
+        concat!(
+            "with inserted as (
+                insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
+                                  timeout_seconds, run_at, idempotency_key, request_hash)
+                values ($1, $2, $3, 'pending', $4, 0, $5, $6, coalesce($7, now()), $8, $9)
+                on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
+                returning *
+            ), recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt)
+                select id, null, status, 'submitted', attempts from inserted
+            )",
+            $extra,
+            " select ",
+            job_columns!(),
+            " from inserted"
+        )
+    };
+}
+
+type JobQuery<'q> = sqlx::query::QueryAs<'q, Postgres, Job, sqlx::postgres::PgArguments>;
+
+/// Binds `$1`–`$9` of [`insert_job`].
+fn bind_new_job<'q>(
+    query: JobQuery<'q>,
+    id: JobId,
+    tenant: TenantId,
+    new: &'q NewJob,
+) -> JobQuery<'q> {
+    let (key, hash) = match &new.idempotency {
+        Some(idem) => (Some(idem.key.as_str()), Some(idem.request_hash.as_slice())),
+        None => (None, None),
+    };
+    query
+        .bind(id)
+        .bind(tenant)
+        .bind(&new.job_type)
+        .bind(&new.payload)
+        .bind(new.max_attempts)
+        .bind(new.timeout_seconds)
+        .bind(new.run_at)
+        .bind(key)
+        .bind(hash)
+}
+
+/// The job stored under a tenant's idempotency key, with its request's fingerprint.
+async fn find_by_key<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<(Job, Vec<u8>)>, StoreError> {
+    use sqlx::{FromRow, Row};
+    let row = sqlx::query(concat!(
+        "select ",
+        job_columns!(),
+        ", request_hash from jobs where tenant_id = $1 and idempotency_key = $2"
+    ))
+    .bind(tenant)
+    .bind(key)
+    .fetch_optional(executor)
+    .await?;
+    match row {
+        Some(row) => Ok(Some((Job::from_row(&row)?, row.try_get("request_hash")?))),
+        None => Ok(None),
+    }
+}
+
+/// A replay when the stored request is the same as this one, else a conflict.
+fn replay_or_conflict(job: Job, hash: &[u8], idem: &Idempotency) -> Result<Submitted, StoreError> {
+    if hash == idem.request_hash.as_slice() {
+        Ok(Submitted {
+            job,
+            created: false,
+        })
+    } else {
+        Err(StoreError::IdempotencyConflict(idem.key.clone()))
+    }
 }
 
 /// Reads and changes jobs in PostgreSQL.
@@ -141,67 +224,98 @@ impl JobStore {
     /// a replayed idempotency key, returns the original job instead, or
     /// [`StoreError::IdempotencyConflict`] if the request differs.
     pub async fn insert(&self, tenant: TenantId, new: NewJob) -> Result<Submitted, StoreError> {
-        let (key, hash) = match &new.idempotency {
-            Some(idem) => (Some(idem.key.as_str()), Some(idem.request_hash.as_slice())),
-            None => (None, None),
-        };
-        let inserted = sqlx::query_as::<_, Job>(concat!(
-            "with inserted as (
-                insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
-                                  timeout_seconds, run_at, idempotency_key, request_hash)
-                values ($1, $2, $3, 'pending', $4, 0, $5, $6, coalesce($7, now()), $8, $9)
-                on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
-                returning *
-            ), recorded as (
-                insert into job_events (job_id, from_status, to_status, event, attempt)
-                select id, null, status, 'submitted', attempts from inserted
-            )
-            select ",
-            job_columns!(),
-            " from inserted"
-        ))
-        .bind(JobId::new())
-        .bind(tenant)
-        .bind(&new.job_type)
-        .bind(&new.payload)
-        .bind(new.max_attempts)
-        .bind(new.timeout_seconds)
-        .bind(new.run_at)
-        .bind(key)
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await?;
-
-        if let Some(job) = inserted {
-            return Ok(Submitted { job, created: true });
-        }
-        // The key was taken: by the same request (a replay) or by another one (a conflict).
-        let (Some(key), Some(hash)) = (key, hash) else {
-            return Err(StoreError::Database(sqlx::Error::RowNotFound));
-        };
-        let (job, original_hash) = self.find_by_key(tenant, key).await?;
-        if original_hash == hash {
-            Ok(Submitted {
-                job,
-                created: false,
-            })
-        } else {
-            Err(StoreError::IdempotencyConflict(key.to_owned()))
+        let inserted = bind_new_job(sqlx::query_as(insert_job!("")), JobId::new(), tenant, &new)
+            .fetch_optional(&self.pool)
+            .await?;
+        match inserted {
+            Some(job) => Ok(Submitted { job, created: true }),
+            None => self.replayed(tenant, &new).await,
         }
     }
 
-    async fn find_by_key(&self, tenant: TenantId, key: &str) -> Result<(Job, Vec<u8>), StoreError> {
-        use sqlx::{FromRow, Row};
-        let row = sqlx::query(concat!(
-            "select ",
-            job_columns!(),
-            ", request_hash from jobs where tenant_id = $1 and idempotency_key = $2"
-        ))
+    /// Stores a job of a rate-limited type if `limit` admits it for `key`
+    /// (its key value), with the slot it takes; otherwise stores nothing and
+    /// answers [`StoreError::RateLimited`]. A replayed idempotency key
+    /// returns the original job and takes no slot.
+    ///
+    /// Exact across processes: a transaction-scoped advisory lock per
+    /// (tenant, type, key) orders the admissions of one key, and each reads
+    /// the slots after the lock, in a statement of its own. Five round trips
+    /// (begin, lock, read, insert, commit), six with an idempotency key.
+    pub async fn insert_rate_limited(
+        &self,
+        tenant: TenantId,
+        mut new: NewJob,
+        limit: &RateLimit,
+        key: &str,
+    ) -> Result<Submitted, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "select pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2 || '/' || $3, 0))",
+        )
         .bind(tenant)
+        .bind(&new.job_type)
         .bind(key)
-        .fetch_one(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok((Job::from_row(&row)?, row.try_get("request_hash")?))
+        if let Some(idem) = &new.idempotency
+            && let Some((job, hash)) = find_by_key(&mut *tx, tenant, &idem.key).await?
+        {
+            return replay_or_conflict(job, &hash, idem);
+        }
+        let (now, latest) = sqlx::query_as::<_, (DateTime<Utc>, Option<DateTime<Utc>>)>(
+            "select now(), (select slot_at from rate_limit_slots
+                            where tenant_id = $1 and job_type = $2 and key = $3
+                            order by slot_at desc offset $4 limit 1)",
+        )
+        .bind(tenant)
+        .bind(&new.job_type)
+        .bind(key)
+        .bind(i64::from(limit.limit) - 1)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (slot_at, run_at) = match limit.admit(now, latest, new.run_at.unwrap_or(now)) {
+            Admission::Admit { slot_at, run_at } => (slot_at, run_at),
+            Admission::Reject { retry_after } => {
+                return Err(StoreError::RateLimited { retry_after });
+            }
+        };
+        new.run_at = Some(run_at);
+        let inserted = bind_new_job(
+            sqlx::query_as(insert_job!(
+                ", slotted as (
+                    insert into rate_limit_slots (tenant_id, job_type, key, slot_at, expires_at, job_id)
+                    select tenant_id, type, $10, $11, $11 + make_interval(secs => $12), id from inserted
+                )"
+            )),
+            JobId::new(),
+            tenant,
+            &new,
+        )
+        .bind(key)
+        .bind(slot_at)
+        .bind(limit.period().as_secs_f64())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(job) = inserted else {
+            // The key was taken meanwhile by a submit counted against another key value.
+            drop(tx);
+            return self.replayed(tenant, &new).await;
+        };
+        tx.commit().await?;
+        Ok(Submitted { job, created: true })
+    }
+
+    /// The answer to a submit whose idempotency key was already taken: the
+    /// original job for the same request, a conflict for another one.
+    async fn replayed(&self, tenant: TenantId, new: &NewJob) -> Result<Submitted, StoreError> {
+        let Some(idem) = &new.idempotency else {
+            return Err(StoreError::Database(sqlx::Error::RowNotFound));
+        };
+        let (job, hash) = find_by_key(&self.pool, tenant, &idem.key)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+        replay_or_conflict(job, &hash, idem)
     }
 
     /// One of the tenant's jobs.
@@ -511,6 +625,21 @@ impl JobStore {
         .bind(defaults.completed.as_secs_f64())
         .bind(defaults.failed.as_secs_f64())
         .bind(defaults.cancelled.as_secs_f64())
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    /// Deletes up to `limit` rate-limit slots whose window has ended; returns
+    /// how many. One statement over the `expires_at` index.
+    pub async fn delete_expired_slots(&self, limit: u32) -> Result<u64, StoreError> {
+        let deleted = sqlx::query(
+            "delete from rate_limit_slots where ctid = any(array(
+                select ctid from rate_limit_slots where expires_at < now()
+                order by expires_at limit $1
+                for update skip locked))",
+        )
         .bind(i64::from(limit))
         .execute(&self.pool)
         .await?;

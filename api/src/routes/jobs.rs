@@ -43,7 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 413, description = "The body is over the size limit", body = Problem),
         (status = 415, description = "The body is not `application/json`", body = Problem),
         (status = 422, description = "Invalid fields, listed in `errors`", body = Problem),
-        (status = 429, description = "The tenant is over its request rate", body = Problem),
+        (status = 429, description = "The tenant is over its request rate (`rate-limited`), or the job type's rate limit is reached for the payload's key (`job-rate-limited`; nothing stored)", body = Problem),
         (status = 503, description = "The database is unavailable", body = Problem),
     ),
     security(("api_key" = []))
@@ -83,7 +83,18 @@ async fn submit_job(
         ),
     }
     .map_err(ApiError::Invalid)?;
-    let submitted = state.jobs.insert(tenant, new_job).await?;
+    let rate_limited = defined
+        .as_ref()
+        .and_then(|defined| defined.rate_key(&new_job.payload));
+    let submitted = match rate_limited {
+        Some((limit, key)) => {
+            state
+                .jobs
+                .insert_rate_limited(tenant, new_job, limit, &key)
+                .await?
+        }
+        None => state.jobs.insert(tenant, new_job).await?,
+    };
     state
         .metrics
         .job_submitted(&submitted.job.job_type, !submitted.created);

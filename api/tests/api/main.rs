@@ -11,5 +11,6 @@ mod metrics;
 mod openapi;
 mod outage;
 mod publishing;
+mod rate_limits;
 mod tenants;
 mod timeouts;
