@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod extract;
+pub mod job_waiters;
 pub mod page_token;
 pub mod rate_limit;
 pub mod routes;

@@ -1,8 +1,9 @@
 //! Building the API from its settings: the state and the routes, bound and
-//! ready to serve, with the API-key revocation listener running alongside
-//! and the publisher flushed at shutdown.
+//! ready to serve, with the API-key revocation and finished-job listeners
+//! running alongside and the publisher flushed at shutdown.
 
 use crate::auth::ApiKeys;
+use crate::job_waiters::{JobWaiters, max_wait};
 use crate::rate_limit::TenantRateLimit;
 use crate::routes::app;
 use crate::settings::ApiSettings;
@@ -37,7 +38,8 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
     let metrics = Metrics::new();
     let publisher =
         JobPublisher::new(&settings.server.pubsub, jobs.clone(), metrics.clone()).await?;
-    let api_keys = ApiKeys::new(pool, settings.requests.api_key_cache);
+    let api_keys = ApiKeys::new(pool.clone(), settings.requests.api_key_cache);
+    let waiters = JobWaiters::new(metrics.clone());
     let state = AppState {
         jobs,
         job_types,
@@ -48,10 +50,13 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
         limits,
         max_body_bytes: settings.requests.max_body_bytes,
         metrics,
+        waiters: waiters.clone(),
+        max_wait: max_wait(settings.server.listen.request_timeout),
     };
     // Submits handed their publish off; a stopping API still sends them.
     Ok(Server::bind(&settings.server.listen, app(state))
         .await?
         .with_task(move |stopping| api_keys.follow_revocations(stopping))
+        .with_task(move |stopping| waiters.follow_finishes(pool, stopping))
         .on_stop(async move { publisher.shutdown().await }))
 }

@@ -1,10 +1,12 @@
 //! The state every handler shares, built once from configuration.
 
 use crate::auth::ApiKeys;
+use crate::job_waiters::JobWaiters;
 use crate::rate_limit::TenantRateLimit;
 use jobs_domain::{JobStore, SubmissionLimits};
 use jobs_job_types::{JobTypeCatalog, SecretBox};
 use jobs_runtime::{JobPublisher, Metrics};
+use std::time::Duration;
 
 /// Shared, cheaply cloned application state.
 #[derive(Clone)]
@@ -27,4 +29,8 @@ pub struct AppState {
     pub max_body_bytes: u32,
     /// The process's metrics, rendered by `GET /metrics`.
     pub metrics: Metrics,
+    /// Requests waiting for a job to finish, woken by the `jobs_finished` listener.
+    pub waiters: JobWaiters,
+    /// Longest wait a request may take, so it answers within HTTP_REQUEST_TIMEOUT_SECONDS.
+    pub max_wait: Duration,
 }

@@ -3,14 +3,16 @@
 //!
 //! Only what Cloud Run cannot see is counted here (request counts and
 //! latencies it already reports): jobs submitted, handler runs and their
-//! durations, delivery answers, and publishes to Pub/Sub. Label values are
-//! job types (validated against the registered ones before anything counts
-//! them) and fixed words, so the series stay few.
+//! durations, delivery answers, publishes to Pub/Sub, and requests waiting
+//! for a job to finish. Label values are job types (validated against the
+//! registered ones before anything counts them) and fixed words, so the
+//! series stay few.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -57,6 +59,7 @@ struct Inner {
     deliveries: Family<DeliveryLabels, Counter>,
     published: Family<PublishLabels, Counter>,
     deleted: Counter,
+    waiting: Gauge,
 }
 
 impl Default for Metrics {
@@ -108,6 +111,12 @@ impl Metrics {
             "Finished jobs deleted past their retention, with their events",
             deleted.clone(),
         );
+        let waiting = Gauge::default();
+        registry.register(
+            "waiting_requests",
+            "Requests parked in GET /v1/jobs/{id}?wait_seconds until their job is final",
+            waiting.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -117,6 +126,7 @@ impl Metrics {
                 deliveries,
                 published,
                 deleted,
+                waiting,
             }),
         }
     }
@@ -170,6 +180,16 @@ impl Metrics {
     /// Counts finished jobs deleted past their retention.
     pub fn jobs_deleted(&self, count: u64) {
         self.inner.deleted.inc_by(count);
+    }
+
+    /// Counts a request that began waiting for its job to finish.
+    pub fn wait_began(&self) {
+        self.inner.waiting.inc();
+    }
+
+    /// Counts a waiting request gone: answered, or its client left.
+    pub fn wait_ended(&self) {
+        self.inner.waiting.dec();
     }
 
     /// Every metric in the OpenMetrics text format ([`CONTENT_TYPE`]).
