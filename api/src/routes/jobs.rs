@@ -1,4 +1,4 @@
-//! `/v1/jobs`: submit, read, list, cancel, retry and history.
+//! `/v1/jobs`: submit, read (or wait for a result), list, cancel, retry and history.
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{JobIdPath, JsonBody, Tenant};
@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use jobs_domain::{FieldError, Job, JobFilter, JobHistoryEntry, JobStatus, JobSubmission};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -111,14 +112,43 @@ async fn submit_job(
     Ok((status, [(header::LOCATION, location)], Json(submitted.job)).into_response())
 }
 
-/// Read one job.
+/// Query parameters of a read; read as strings so a bad value becomes a
+/// field error, and documented as the value it is parsed into.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct GetQuery {
+    /// Seconds to wait for the job to be final (completed, failed or
+    /// cancelled), 0 to 60 (default 0: answer at once). The answer comes as
+    /// soon as the job is final or the wait ends, with the job either way;
+    /// the wait is cut short to fit the server's request timeout, and ends
+    /// when the server shuts down.
+    #[param(value_type = u32, required = false, minimum = 0, maximum = 60)]
+    wait_seconds: Option<String>,
+}
+
+/// The longest `wait_seconds`.
+const MAX_WAIT_SECONDS: u64 = 60;
+
+/// A wait: digits only (`u64`'s parser would take `+5`), at most the maximum.
+fn wait_seconds(raw: &str) -> Option<u64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse()
+        .ok()
+        .filter(|seconds| *seconds <= MAX_WAIT_SECONDS)
+}
+
+/// Read one job, or wait for it to be final.
 #[utoipa::path(
     get, path = "/v1/jobs/{id}", tag = "jobs",
-    params(("id" = uuid::Uuid, Path, description = "Job id")),
+    params(("id" = uuid::Uuid, Path, description = "Job id"), GetQuery),
     responses(
-        (status = 200, description = "The job", body = Job),
+        (status = 200, description = "The job; with `wait_seconds`, once it is final or the wait ended, whichever comes first", body = Job),
+        (status = 400, description = "The query string cannot be read", body = Problem),
         (status = 401, description = "No valid API key", body = Problem),
         (status = 404, description = "No such job for this tenant", body = Problem),
+        (status = 422, description = "Invalid parameters, listed in `errors`", body = Problem),
         (status = 429, description = "The tenant is over its request rate", body = Problem),
         (status = 503, description = "The database is unavailable", body = Problem),
     ),
@@ -128,8 +158,43 @@ async fn get_job(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     JobIdPath(id): JobIdPath,
+    uri: Uri,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(state.jobs.get(tenant, id).await?))
+    let Query(raw) = Query::<HashMap<String, String>>::try_from_uri(&uri)
+        .map_err(|rejection| ApiError::Malformed(rejection.body_text()))?;
+    let query: GetQuery = serde_json::to_value(&raw)
+        .and_then(serde_json::from_value)
+        .map_err(|err| ApiError::Malformed(err.to_string()))?;
+    let wait = match query.wait_seconds.as_deref().map(wait_seconds) {
+        None => 0,
+        Some(Some(seconds)) => seconds,
+        Some(None) => {
+            return Err(ApiError::invalid(
+                "wait_seconds",
+                format!("must be a whole number from 0 to {MAX_WAIT_SECONDS}"),
+            ));
+        }
+    };
+    if wait == 0 {
+        return Ok(Json(state.jobs.get(tenant, id).await?));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait).min(state.max_wait);
+    // Registered before the read, so a notice between the read and the wait wakes it.
+    let mut waiter = state.waiters.register(id);
+    loop {
+        // No connection is held past this read: the wait holds only `waiter`.
+        let job = state.jobs.get(tenant, id).await?;
+        if job.status.is_terminal() || waiter.stopping() {
+            return Ok(Json(job));
+        }
+        if tokio::time::timeout_at(deadline, waiter.wait())
+            .await
+            .is_err()
+        {
+            // The wait is over; read once more in case a notice went unheard.
+            return Ok(Json(state.jobs.get(tenant, id).await?));
+        }
+    }
 }
 
 /// Query parameters of a listing; read as strings so bad values become field

@@ -14,3 +14,4 @@ mod publishing;
 mod rate_limits;
 mod tenants;
 mod timeouts;
+mod wait;
