@@ -35,8 +35,8 @@ pub use rate_limit::{RateLimit, WhenExceeded};
 pub use retention::{Retention, RetentionOverride};
 pub use retry_strategy::RetryStrategy;
 pub use state_machine::{
-    Cause, DeadLetter, ErrorUpdate, JobEvent, JobState, Outcome, RequeuePolicy, Transition,
-    TransitionError,
+    Cause, DeadLetter, Deferral, DeferralPolicy, ErrorUpdate, JobEvent, JobState, Outcome,
+    RequeuePolicy, Transition, TransitionError,
 };
 pub use store_error::StoreError;
 pub use submission::{FieldError, JobSubmission, SubmissionLimits};
