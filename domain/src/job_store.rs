@@ -5,14 +5,17 @@
 //! `job_events` entry, guarded by the state the decision was made on: the
 //! history and the job never disagree, no transition happens that the domain
 //! refuses, and a decision made on a state that has since changed writes
-//! nothing. No statement here runs inside an explicit transaction.
+//! nothing. One claim runs in an explicit transaction: that of a job whose
+//! type limits how many of its jobs per key run at once ([`JobStore::claim`]).
 
 use crate::job::{Job, JobId, NewJob, TenantId};
 use crate::job_history::JobHistoryEntry;
 use crate::job_message::JobMessage;
 use crate::job_status::JobStatus;
 use crate::retention::Retention;
-use crate::state_machine::{Cause, DeadLetter, ErrorUpdate, Outcome, RequeuePolicy, Transition};
+use crate::state_machine::{
+    Cause, DeadLetter, Deferral, DeferralPolicy, ErrorUpdate, Outcome, RequeuePolicy, Transition,
+};
 use crate::store_error::StoreError;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -23,6 +26,15 @@ macro_rules! job_columns {
     () => {
         "id, tenant_id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
          timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key"
+    };
+}
+
+/// The columns a decision reads besides the job's, in every statement that
+/// reads a job for one (the row is `jobs` or a CTE over it).
+macro_rules! decision_columns {
+    () => {
+        "dead_letters, concurrency_key, deferrals, \
+         extract(epoch from now() - deferred_event_at)::float8 as since_deferred_event"
     };
 }
 
@@ -72,6 +84,11 @@ pub enum Claim {
     Busy(Job),
     /// The job is pending but its `run_at` has not come: ack; it is published again when due.
     NotDue(Job),
+    /// The job's type limits how many of its jobs with the job's key value
+    /// run at once, and that many run: the job did not run and is pending
+    /// again, published after a short delay, with no attempt spent. Ack: a
+    /// nack would spend one of Pub/Sub's deliveries on a job that never failed.
+    Deferred(Job),
     /// No such job: ack, redelivering cannot help.
     NotFound,
 }
@@ -107,6 +124,15 @@ struct Read {
     lease_expired: bool,
     /// Dead-letters since an attempt last ran.
     dead_letters: i32,
+    /// The key value the job counts against, when its type had a concurrency limit at submit.
+    concurrency_key: Option<String>,
+    /// Deliveries that found the key at its limit since the job last ran.
+    deferrals: i32,
+    /// Seconds since the last `deferred` event was recorded, by the database clock.
+    since_deferred_event: Option<f64>,
+    /// The limit, when the job was claimable but its key was at it (a claim
+    /// under the key's lock says so; every other read, `None`).
+    limit_reached: Option<i32>,
 }
 
 impl Read {
@@ -118,6 +144,33 @@ impl Read {
             due: row.try_get("due")?,
             lease_expired: row.try_get("lease_expired")?,
             dead_letters: row.try_get("dead_letters")?,
+            concurrency_key: row.try_get("concurrency_key")?,
+            deferrals: row.try_get("deferrals")?,
+            since_deferred_event: row.try_get("since_deferred_event")?,
+            limit_reached: row.try_get("limit_reached")?,
+        })
+    }
+
+    /// Whether the state machine's claim rule holds: pending and due, or
+    /// processing with an expired lease, with an attempt left.
+    fn claimable(&self) -> bool {
+        self.job.state().has_attempts_left()
+            && match self.job.status {
+                JobStatus::Pending => self.due,
+                JobStatus::Processing => self.lease_expired,
+                _ => false,
+            }
+    }
+
+    /// The deferral of a job found at its key's limit.
+    fn deferral(&self, limit: i32, policy: DeferralPolicy) -> Cause {
+        Cause::Deferred(Deferral {
+            limit,
+            deferrals: self.deferrals,
+            since_event: self
+                .since_deferred_event
+                .map(|seconds| Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or_default()),
+            policy,
         })
     }
 }
@@ -141,6 +194,18 @@ impl JobStore {
     /// a replayed idempotency key, returns the original job instead, or
     /// [`StoreError::IdempotencyConflict`] if the request differs.
     pub async fn insert(&self, tenant: TenantId, new: NewJob) -> Result<Submitted, StoreError> {
+        self.insert_with_concurrency_key(tenant, new, None).await
+    }
+
+    /// As [`JobStore::insert`], for a job of a type with a concurrency limit:
+    /// `concurrency_key` is the key value it counts against
+    /// (`DefinedType::concurrency_key`), `None` for a type without a limit.
+    pub async fn insert_with_concurrency_key(
+        &self,
+        tenant: TenantId,
+        new: NewJob,
+        concurrency_key: Option<&str>,
+    ) -> Result<Submitted, StoreError> {
         let (key, hash) = match &new.idempotency {
             Some(idem) => (Some(idem.key.as_str()), Some(idem.request_hash.as_slice())),
             None => (None, None),
@@ -148,8 +213,9 @@ impl JobStore {
         let inserted = sqlx::query_as::<_, Job>(concat!(
             "with inserted as (
                 insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
-                                  timeout_seconds, run_at, idempotency_key, request_hash)
-                values ($1, $2, $3, 'pending', $4, 0, $5, $6, coalesce($7, now()), $8, $9)
+                                  timeout_seconds, run_at, idempotency_key, request_hash,
+                                  concurrency_key)
+                values ($1, $2, $3, 'pending', $4, 0, $5, $6, coalesce($7, now()), $8, $9, $10)
                 on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
                 returning *
             ), recorded as (
@@ -169,6 +235,7 @@ impl JobStore {
         .bind(new.run_at)
         .bind(key)
         .bind(hash)
+        .bind(concurrency_key)
         .fetch_optional(&self.pool)
         .await?;
 
@@ -317,7 +384,9 @@ impl JobStore {
     }
 
     /// Tries to take the lease of a job for one delivery, in one statement;
-    /// the lease lasts the job's timeout plus `lease_grace`.
+    /// the lease lasts the job's timeout plus `lease_grace`. A job whose
+    /// key is at its type's concurrency limit is deferred by
+    /// [`DeferralPolicy::DEFAULT`] (see [`JobStore::claim_deferring`]).
     ///
     /// The statement's guard is the state machine's claim rule: a pending job
     /// that is due, or a processing job whose lease expired, with an attempt
@@ -326,10 +395,51 @@ impl JobStore {
     /// read; only a lease that expired on the last attempt takes a second
     /// (guarded) write, which fails the job.
     pub async fn claim(&self, id: JobId, lease_grace: Duration) -> Result<Claim, StoreError> {
+        self.claim_deferring(id, lease_grace, DeferralPolicy::DEFAULT)
+            .await
+    }
+
+    /// As [`JobStore::claim`], deferring by `deferral` a job whose key is at
+    /// its concurrency limit.
+    ///
+    /// A job without a concurrency key (its type had no limit at submit) is
+    /// claimed by the one statement. The statement does not claim a job with
+    /// a key, which is claimed in a short transaction instead: the key's
+    /// advisory lock, then the same claim guarded by "fewer processing jobs
+    /// with a live lease for this tenant, type and key than the type's
+    /// limit", then commit. The lock is what makes the count exact: every
+    /// claim of the key counts after the previous one committed (in READ
+    /// COMMITTED a lock taken inside a statement would not refresh that
+    /// statement's snapshot). A job found at the limit is deferred
+    /// ([`Cause::Deferred`]) by one guarded write after the commit.
+    pub async fn claim_deferring(
+        &self,
+        id: JobId,
+        lease_grace: Duration,
+        deferral: DeferralPolicy,
+    ) -> Result<Claim, StoreError> {
         for _ in 0..DECIDE_TRIES {
-            let Some((won, read)) = self.claim_once(id, lease_grace).await? else {
+            let Some((mut won, mut read)) = self.claim_once(id, lease_grace).await? else {
                 return Ok(Claim::NotFound);
             };
+            if !won && read.concurrency_key.is_some() && read.claimable() {
+                let Some(limited) = self.claim_limited(id, lease_grace).await? else {
+                    return Ok(Claim::NotFound);
+                };
+                (won, read) = limited;
+            }
+            if !won && let Some(limit) = read.limit_reached {
+                let cause = read.deferral(limit, deferral);
+                let transition = Transition::decide(&read.job, read.dead_letters, cause)?;
+                // Guarded by the version too: of two deliveries deferring the
+                // job at once, one writes, so its events stay spaced.
+                let version = Some(read.job.updated_at);
+                match self.write(None, &read.job, &transition, version).await? {
+                    Some(deferred) => return Ok(Claim::Deferred(deferred)),
+                    // Changed since the read: look again.
+                    None => continue,
+                }
+            }
             let job = read.job;
             let claim = match job.status {
                 _ if won => Claim::Claimed(job),
@@ -338,7 +448,7 @@ impl JobStore {
                 JobStatus::Processing => {
                     let transition =
                         Transition::decide(&job, read.dead_letters, Cause::LeaseExpired)?;
-                    match self.write(None, &job, &transition).await? {
+                    match self.write(None, &job, &transition, None).await? {
                         Some(failed) => Claim::Exhausted(failed),
                         // Changed since the read: look again.
                         None => continue,
@@ -356,7 +466,8 @@ impl JobStore {
         Err(StoreError::Contended)
     }
 
-    /// The claim statement: whether this delivery won, and the job as it now is.
+    /// The claim statement: whether this delivery won, and the job as it now
+    /// is. It claims only jobs without a concurrency key.
     async fn claim_once(
         &self,
         id: JobId,
@@ -379,6 +490,7 @@ impl JobStore {
                     updated_at = now()
                 from found
                 where jobs.id = found.id
+                  and found.concurrency_key is null
                   and found.attempts < found.max_attempts
                   and ((found.status = 'pending' and found.due)
                        or (found.status = 'processing' and found.lease_expired))
@@ -392,11 +504,15 @@ impl JobStore {
                             else 'lease expired without an outcome' end
                 from claimed
             )
-            select true as won, false as due, false as lease_expired, dead_letters, ",
+            select true as won, false as due, false as lease_expired, null::int4 as limit_reached, ",
+            decision_columns!(),
+            ", ",
             job_columns!(),
             " from claimed
             union all
-            select false, due, lease_expired, dead_letters, ",
+            select false, due, lease_expired, null, ",
+            decision_columns!(),
+            ", ",
             job_columns!(),
             " from found where not exists (select from claimed)"
         ))
@@ -411,13 +527,107 @@ impl JobStore {
         Ok(Some((row.try_get("won")?, Read::from_row(&row)?)))
     }
 
+    /// The claim of a job with a concurrency key: in one transaction, the
+    /// key's advisory lock, then the claim statement guarded by the count of
+    /// the key's live leases (the limit read from the job's type, none when
+    /// the type no longer has one), then commit. Four round trips. When the
+    /// job was claimable but the key is at its limit, the read says so
+    /// (`limit_reached`).
+    async fn claim_limited(
+        &self,
+        id: JobId,
+        lease_grace: Duration,
+    ) -> Result<Option<(bool, Read)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The key never changes after submit, so the job's row names its lock.
+        // Distinct keys sharing a hash only wait for each other.
+        sqlx::query(
+            "select pg_advisory_xact_lock(hashtextextended(
+                 format('jobs.concurrency %s %s %s', tenant_id, type, concurrency_key), 0))
+             from jobs where id = $1 and concurrency_key is not null",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        // A statement after the lock: its snapshot sees every claim of the key
+        // that committed before this transaction got the lock.
+        let row = sqlx::query(concat!(
+            "with found as (
+                select *, run_at <= now() as due,
+                       coalesce(lease_expires_at <= now(), false) as lease_expired
+                from jobs where id = $1
+                for update
+            ), slots as (
+                select found.id,
+                       (select (t.definition -> 'concurrency' ->> 'limit')::int4
+                        from job_types t
+                        where t.tenant_id = found.tenant_id and t.name = found.type) as max_running,
+                       (select count(*) from jobs running
+                        where running.tenant_id = found.tenant_id
+                          and running.type = found.type
+                          and running.concurrency_key = found.concurrency_key
+                          and running.status = 'processing'
+                          and running.lease_expires_at > now()
+                          and running.id <> found.id) as running
+                from found
+                where found.concurrency_key is not null
+                  and found.attempts < found.max_attempts
+                  and ((found.status = 'pending' and found.due)
+                       or (found.status = 'processing' and found.lease_expired))
+            ), claimed as (
+                update jobs set
+                    status = 'processing',
+                    attempts = jobs.attempts + 1,
+                    lease_expires_at = now() + make_interval(secs => jobs.timeout_seconds + $2),
+                    started_at = coalesce(jobs.started_at, now()),
+                    published_at = coalesce(jobs.published_at, now()),
+                    dead_letters = 0,
+                    deferrals = 0,
+                    updated_at = now()
+                from found join slots on slots.id = found.id
+                where jobs.id = found.id
+                  and (slots.max_running is null or slots.running < slots.max_running)
+                returning jobs.*, found.status as from_status
+            ), recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt, detail)
+                select id, from_status, status,
+                       case from_status when 'pending' then 'claimed' else 'lease_expired' end,
+                       attempts,
+                       case from_status when 'pending' then null
+                            else 'lease expired without an outcome' end
+                from claimed
+            )
+            select true as won, false as due, false as lease_expired, null::int4 as limit_reached, ",
+            decision_columns!(),
+            ", ",
+            job_columns!(),
+            " from claimed
+            union all
+            select false, due, lease_expired, (select max_running from slots), ",
+            decision_columns!(),
+            ", ",
+            job_columns!(),
+            " from found where not exists (select from claimed)"
+        ))
+        .bind(id)
+        .bind(lease_grace.as_secs_f64())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        use sqlx::Row;
+        Ok(Some((row.try_get("won")?, Read::from_row(&row)?)))
+    }
+
     /// Writes a handler's outcome for the delivery that claimed `job`, in one
     /// statement guarded by the claim (status `processing`, the same attempt):
     /// a delivery whose lease was taken over cannot overwrite its successor.
     pub async fn record(&self, job: &Job, outcome: Outcome) -> Result<Recorded, StoreError> {
         // A claimed job has made progress, so its dead-letter count is zero.
         let transition = Transition::decide(job, 0, Cause::Outcome(outcome))?;
-        let Some(saved) = self.write(None, job, &transition).await? else {
+        let Some(saved) = self.write(None, job, &transition, None).await? else {
             return Ok(Recorded::Stale);
         };
         // From processing, an outcome leads to completed, pending or failed.
@@ -532,21 +742,24 @@ impl JobStore {
                 return Ok(read.job);
             };
             let transition = Transition::decide(&read.job, read.dead_letters, cause)?;
-            if let Some(job) = self.write(tenant, &read.job, &transition).await? {
+            if let Some(job) = self.write(tenant, &read.job, &transition, None).await? {
                 return Ok(job);
             }
         }
         Err(StoreError::Contended)
     }
 
-    /// Applies a decided transition and appends its history entry, in one
-    /// statement guarded by the state it was decided on. `None`: the job is no
-    /// longer in that state, so nothing was written.
+    /// Applies a decided transition and appends its history entry (unless
+    /// the transition is not `recorded`), in one statement guarded by the
+    /// state it was decided on, and by the job's `updated_at` when `version`
+    /// is given. `None`: the job is no longer in that state, so nothing was
+    /// written.
     async fn write(
         &self,
         tenant: Option<TenantId>,
         job: &Job,
         transition: &Transition,
+        version: Option<DateTime<Utc>>,
     ) -> Result<Option<Job>, StoreError> {
         let saved = sqlx::query_as::<_, Job>(concat!(
             "with updated as (
@@ -557,16 +770,20 @@ impl JobStore {
                     failure_reason = $16,
                     run_at = coalesce(now() + make_interval(secs => $17), run_at),
                     dead_letters = $18,
+                    deferrals = coalesce($19, deferrals),
+                    deferred_event_at = case when $20 and $13 = 'deferred' then now()
+                                             else deferred_event_at end,
                     lease_expires_at = null,
                     finished_at = case when $10 then now() end,
                     published_at = case when $11 then null else published_at end,
                     updated_at = now()
                 where id = $1 and ($2::uuid is null or tenant_id = $2)
                   and status = $3 and attempts = $4 and max_attempts = $12
+                  and ($21::timestamptz is null or updated_at = $21)
                 returning *
             ), recorded as (
                 insert into job_events (job_id, from_status, to_status, event, attempt, detail)
-                select id, $3, status, $13, attempts, $14 from updated
+                select id, $3, status, $13, attempts, $14 from updated where $20
             )
             select ",
             job_columns!(),
@@ -593,6 +810,9 @@ impl JobStore {
         .bind(transition.failure_reason)
         .bind(transition.run_in.map(|delay| delay.as_secs_f64()))
         .bind(transition.dead_letters)
+        .bind(transition.deferrals)
+        .bind(transition.recorded)
+        .bind(version)
         .fetch_optional(&self.pool)
         .await?;
         Ok(saved)
@@ -604,8 +824,9 @@ impl JobStore {
             "select ",
             job_columns!(),
             ", run_at <= now() as due, coalesce(lease_expires_at <= now(), false) as lease_expired,
-             dead_letters
-             from jobs where id = $1 and ($2::uuid is null or tenant_id = $2)"
+             null::int4 as limit_reached, ",
+            decision_columns!(),
+            " from jobs where id = $1 and ($2::uuid is null or tenant_id = $2)"
         ))
         .bind(id)
         .bind(tenant)

@@ -121,7 +121,8 @@ async fn deliver(state: &AppState, message: JobMessage) -> Answer {
     | Claim::Busy(job)
     | Claim::Finished(job)
     | Claim::Exhausted(job)
-    | Claim::NotDue(job) = &claim
+    | Claim::NotDue(job)
+    | Claim::Deferred(job) = &claim
     {
         // The stored type, not the message's: the database is the authority.
         let span = Span::current();
@@ -162,6 +163,12 @@ async fn deliver(state: &AppState, message: JobMessage) -> Answer {
         Claim::NotDue(job) => {
             tracing::info!(run_at = %job.run_at, "the job is not due; acked, it is published again when due");
             Answer::Ack(AckReason::NotDue, Some(id))
+        }
+        Claim::Deferred(job) => {
+            // Acked: a nack would spend one of Pub/Sub's deliveries, and after
+            // five dead-letter a job that never failed.
+            tracing::info!(run_at = %job.run_at, "the job's concurrency limit is reached; deferred and acked, it is published again when due");
+            Answer::Ack(AckReason::Deferred, Some(id))
         }
         Claim::NotFound => {
             tracing::warn!("no such job; acked");
