@@ -83,7 +83,17 @@ async fn submit_job(
         ),
     }
     .map_err(ApiError::Invalid)?;
-    let submitted = state.jobs.insert(tenant, new_job).await?;
+    // The key value the job counts against when its type limits how many of
+    // its jobs run at once: stored with the job, so the worker's claim needs
+    // neither the payload nor the pointer.
+    let concurrency_key = defined
+        .as_ref()
+        .and_then(|defined| defined.concurrency_key(&new_job.payload))
+        .map(|(_, key)| key);
+    let submitted = state
+        .jobs
+        .insert_with_concurrency_key(tenant, new_job, concurrency_key.as_deref())
+        .await?;
     state
         .metrics
         .job_submitted(&submitted.job.job_type, !submitted.created);
