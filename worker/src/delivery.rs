@@ -113,7 +113,11 @@ pub async fn dead_letter(state: &AppState, body: &[u8]) -> Answer {
 /// Claims the job `message` names and, when the claim is ours, runs it.
 async fn deliver(state: &AppState, message: JobMessage) -> Answer {
     let id = message.job_id;
-    let claim = match state.jobs.claim(id, state.lease_grace).await {
+    let claim = match state
+        .jobs
+        .claim_deferring(id, state.lease_grace, state.deferral)
+        .await
+    {
         Ok(claim) => claim,
         Err(err) => return nack(err),
     };

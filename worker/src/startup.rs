@@ -32,6 +32,7 @@ pub async fn build_with(
             .map_err(|err| StartupError::JobTypes(Box::new(err)))?,
     };
     let requeue = settings.delivery.requeue_policy()?;
+    let deferral = settings.delivery.deferral_policy()?;
     let limits = settings.server.job_limits.submission_limits()?;
     let secret_box = settings
         .secrets
@@ -75,6 +76,7 @@ pub async fn build_with(
         push_auth,
         lease_grace: settings.delivery.lease_grace,
         requeue,
+        deferral,
         job_max_timeout: settings.server.job_limits.max_timeout(),
         max_body_bytes: settings.delivery.push_max_body_bytes,
         metrics,

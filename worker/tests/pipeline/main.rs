@@ -2,7 +2,9 @@
 //! process, the worker as a real child process (so it can be killed), a real
 //! PostgreSQL, and an HTTP target the `http` jobs call.
 
+mod balancer;
 mod chaos;
+mod concurrency;
 mod delivery;
 mod failures;
 mod harness;
