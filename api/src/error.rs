@@ -114,7 +114,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Transition(refused) => ApiError::Conflict(refused.to_string()),
-            conflict @ StoreError::IdempotencyConflict(_) => {
+            conflict @ (StoreError::IdempotencyConflict(_) | StoreError::BatchConflicts(_)) => {
                 ApiError::Conflict(conflict.to_string())
             }
             StoreError::Unavailable(_) | StoreError::Contended => ApiError::Unavailable,

@@ -3,6 +3,7 @@
 mod health;
 mod job_types;
 mod jobs;
+mod jobs_bulk;
 mod metrics;
 
 use crate::error::ApiError;
@@ -135,6 +136,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(jobs::router())
+        .merge(jobs_bulk::router())
         .merge(job_types::router())
         .merge(health::router())
         .merge(metrics::router())

@@ -6,6 +6,7 @@ mod helpers;
 mod input;
 mod job_types;
 mod jobs;
+mod jobs_bulk;
 mod keys;
 mod metrics;
 mod openapi;
