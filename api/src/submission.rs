@@ -45,12 +45,40 @@ pub async fn prepare(
             now,
         ),
     };
-    Ok(validated.map(|job| Prepared {
-        rate_limit: defined.as_ref().and_then(|defined| {
-            defined
-                .rate_key(&job.payload)
-                .map(|(limit, key)| (limit.clone(), key))
-        }),
-        job,
+    Ok(validated.map(|mut job| {
+        // The type's default, after the fingerprint: changing the default
+        // later does not turn a replay into a conflict.
+        if job.callback_url.is_none() {
+            job.callback_url = defined
+                .as_ref()
+                .and_then(|defined| defined.definition.callback_url.clone());
+        }
+        Prepared {
+            rate_limit: defined.as_ref().and_then(|defined| {
+                defined
+                    .rate_key(&job.payload)
+                    .map(|(limit, key)| (limit.clone(), key))
+            }),
+            job,
+        }
     }))
+}
+
+/// Refuses jobs with a `callback_url` while the tenant has no callback
+/// secret to sign their callbacks with (one read, only when they have one).
+pub async fn require_callback_secret<'a>(
+    state: &AppState,
+    tenant: TenantId,
+    mut jobs: impl Iterator<Item = (String, &'a NewJob)>,
+) -> Result<(), ApiError> {
+    let Some((field, _)) = jobs.find(|(_, job)| job.callback_url.is_some()) else {
+        return Ok(());
+    };
+    if state.callback_secrets.get(tenant).await?.is_none() {
+        return Err(ApiError::invalid(
+            &field,
+            "the tenant has no callback secret yet: create it with POST /v1/callback-secret",
+        ));
+    }
+    Ok(())
 }

@@ -91,6 +91,8 @@ pub struct Job {
     pub finished_at: Option<DateTime<Utc>>,
     /// The client's idempotency key, if it gave one.
     pub idempotency_key: Option<String>,
+    /// Where the finished job is POSTed when it ends, if anywhere.
+    pub callback_url: Option<String>,
 }
 
 impl Job {
@@ -119,6 +121,8 @@ pub struct NewJob {
     pub run_at: Option<DateTime<Utc>>,
     /// The idempotency key and the fingerprint of the request it came with.
     pub idempotency: Option<Idempotency>,
+    /// Where the finished job is POSTed when it ends.
+    pub callback_url: Option<String>,
 }
 
 /// An idempotency key with the fingerprint of the request that used it.

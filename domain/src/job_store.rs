@@ -24,19 +24,20 @@ use std::time::Duration;
 macro_rules! job_columns {
     () => {
         "id, tenant_id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
-         timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key"
+         timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key, \
+         callback_url"
     };
 }
 
 /// The statement that stores a job and its `submitted` event, binding
-/// `$1`–`$9` ([`bind_new_job`]); `$extra` adds CTEs over `inserted`.
+/// `$1`–`$10` ([`bind_new_job`]); `$extra` adds CTEs over `inserted`.
 macro_rules! insert_job {
     ($extra:literal) => {
         concat!(
             "with inserted as (
                 insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
-                                  timeout_seconds, run_at, idempotency_key, request_hash)
-                values ($1, $2, $3, 'pending', $4, 0, $5, $6, coalesce($7, now()), $8, $9)
+                                  timeout_seconds, run_at, idempotency_key, request_hash, callback_url)
+                values ($1, $2, $3, 'pending', $4, 0, $5, $6, coalesce($7, now()), $8, $9, $10)
                 on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
                 returning *
             ), recorded as (
@@ -53,7 +54,7 @@ macro_rules! insert_job {
 
 type JobQuery<'q> = sqlx::query::QueryAs<'q, Postgres, Job, sqlx::postgres::PgArguments>;
 
-/// Binds `$1`–`$9` of [`insert_job`].
+/// Binds `$1`–`$10` of [`insert_job`].
 fn bind_new_job<'q>(
     query: JobQuery<'q>,
     id: JobId,
@@ -74,6 +75,7 @@ fn bind_new_job<'q>(
         .bind(new.run_at)
         .bind(key)
         .bind(hash)
+        .bind(new.callback_url.as_deref())
 }
 
 /// The job stored under a tenant's idempotency key, with its request's fingerprint.
@@ -340,7 +342,7 @@ impl JobStore {
             sqlx::query_as(insert_job!(
                 ", slotted as (
                     insert into rate_limit_slots (tenant_id, job_type, key, slot_at, expires_at, job_id)
-                    select tenant_id, type, $10, $11, $11 + make_interval(secs => $12), id from inserted
+                    select tenant_id, type, $11, $12, $12 + make_interval(secs => $13), id from inserted
                 )"
             )),
             JobId::new(),
@@ -489,6 +491,7 @@ impl JobStore {
         let mut run_ats = Vec::with_capacity(rows.len());
         let mut keys = Vec::with_capacity(rows.len());
         let mut hashes = Vec::with_capacity(rows.len());
+        let mut callbacks = Vec::with_capacity(rows.len());
         for (id, job) in rows {
             ids.push(id.0);
             types.push(job.job_type.as_str());
@@ -502,17 +505,18 @@ impl JobStore {
                     .as_ref()
                     .map(|idem| idem.request_hash.as_slice()),
             );
+            callbacks.push(job.callback_url.as_deref());
         }
         let jobs = sqlx::query_as::<_, Job>(concat!(
             "with inserted as (
                 insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
-                                  timeout_seconds, run_at, idempotency_key, request_hash)
+                                  timeout_seconds, run_at, idempotency_key, request_hash, callback_url)
                 select id, $1, type, 'pending', payload, 0, max_attempts, timeout_seconds,
-                       coalesce(run_at, now()), idempotency_key, request_hash
+                       coalesce(run_at, now()), idempotency_key, request_hash, callback_url
                 from unnest($2::uuid[], $3::text[], $4::jsonb[], $5::int4[], $6::int4[],
-                            $7::timestamptz[], $8::text[], $9::bytea[])
+                            $7::timestamptz[], $8::text[], $9::bytea[], $10::text[])
                      with ordinality as input (id, type, payload, max_attempts, timeout_seconds,
-                                               run_at, idempotency_key, request_hash, n)
+                                               run_at, idempotency_key, request_hash, callback_url, n)
                 order by n
                 on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
                 returning *
@@ -533,6 +537,7 @@ impl JobStore {
         .bind(&run_ats)
         .bind(&keys)
         .bind(&hashes)
+        .bind(&callbacks)
         .fetch_all(&self.pool)
         .await?;
         Ok(jobs)

@@ -4,7 +4,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{JobIdPath, JsonBody, Tenant};
 use crate::page_token;
 use crate::state::AppState;
-use crate::submission::prepare;
+use crate::submission::{prepare, require_callback_secret};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -70,6 +70,12 @@ async fn submit_job(
     let prepared = prepare(&state, tenant, submission, header_key)
         .await?
         .map_err(ApiError::Invalid)?;
+    require_callback_secret(
+        &state,
+        tenant,
+        std::iter::once(("callback_url".to_owned(), &prepared.job)),
+    )
+    .await?;
     let submitted = match &prepared.rate_limit {
         Some((limit, key)) => {
             state

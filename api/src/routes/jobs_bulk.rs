@@ -5,7 +5,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Tenant, field_of};
 use crate::page_token;
 use crate::state::AppState;
-use crate::submission::prepare;
+use crate::submission::{prepare, require_callback_secret};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -111,6 +111,11 @@ async fn submit_batch(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
+    let with_fields = jobs
+        .iter()
+        .enumerate()
+        .map(|(index, job)| (format!("jobs/{index}/callback_url"), job));
+    require_callback_secret(&state, tenant, with_fields).await?;
     let submitted = state.jobs.insert_many(tenant, &jobs).await?;
     let now = Utc::now();
     let mut due = Vec::new();

@@ -1,5 +1,6 @@
 //! The HTTP surface: each resource's router, merged here with the OpenAPI document.
 
+mod callback_secret;
 mod health;
 mod job_types;
 mod jobs;
@@ -137,6 +138,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(jobs::router())
         .merge(jobs_bulk::router())
+        .merge(callback_secret::router())
         .merge(job_types::router())
         .merge(health::router())
         .merge(metrics::router())

@@ -60,6 +60,7 @@ async fn the_openapi_document_lists_every_route(pool: PgPool) {
         ("/v1/jobs/{id}/events", "get"),
         ("/v1/jobs/batch", "post"),
         ("/v1/jobs/retry", "post"),
+        ("/v1/callback-secret", "post"),
         ("/v1/job-types", "get"),
         ("/v1/job-types/{name}", "get"),
         ("/v1/job-types/{name}", "put"),

@@ -1,5 +1,6 @@
 //! The API over real HTTP on a random port, against a fresh PostgreSQL database per test.
 
+mod callbacks;
 mod errors;
 mod health;
 mod helpers;

@@ -151,6 +151,7 @@ impl TestWorker {
             timeout_seconds,
             run_at: None,
             idempotency: None,
+            callback_url: None,
         };
         self.jobs
             .insert(self.tenant, new)

@@ -53,6 +53,7 @@ impl Worker {
             timeout_seconds: 60,
             run_at: None,
             idempotency: None,
+            callback_url: None,
         };
         self.jobs
             .insert(self.tenant, new)
