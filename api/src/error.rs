@@ -45,6 +45,14 @@ pub enum ApiError {
         /// Seconds until the quota allows another request.
         retry_after_seconds: u64,
     },
+    /// The job type's rate limit is reached for the payload's key; nothing was stored.
+    #[error(
+        "the job type's rate limit is reached for this key; retry after {retry_after_seconds} s"
+    )]
+    JobRateLimited {
+        /// Seconds until a slot of the window frees.
+        retry_after_seconds: u64,
+    },
     /// A dependency is down; the client may retry after a pause.
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
@@ -74,7 +82,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::JobRateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) | ApiError::Inconsistent(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -92,6 +102,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Invalid(_) => "invalid-fields",
             ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::JobRateLimited { .. } => "job-rate-limited",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) | ApiError::Inconsistent(_) => "internal",
         }
@@ -103,10 +114,13 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Transition(refused) => ApiError::Conflict(refused.to_string()),
-            conflict @ StoreError::IdempotencyConflict(_) => {
+            conflict @ (StoreError::IdempotencyConflict(_) | StoreError::BatchConflicts(_)) => {
                 ApiError::Conflict(conflict.to_string())
             }
             StoreError::Unavailable(_) | StoreError::Contended => ApiError::Unavailable,
+            StoreError::RateLimited { retry_after } => ApiError::JobRateLimited {
+                retry_after_seconds: retry_after.as_secs(),
+            },
             other => ApiError::Internal(other),
         }
     }
@@ -130,6 +144,9 @@ impl IntoResponse for ApiError {
         let problem = Problem::new(status, self.slug(), self.to_string());
         let retry_after = match &self {
             ApiError::RateLimited {
+                retry_after_seconds,
+            }
+            | ApiError::JobRateLimited {
                 retry_after_seconds,
             } => *retry_after_seconds,
             _ => RETRY_AFTER_SECONDS,

@@ -7,7 +7,7 @@ use crate::rate_limit::TenantRateLimit;
 use crate::routes::app;
 use crate::settings::ApiSettings;
 use crate::state::AppState;
-use jobs_domain::{JobStore, JobTypeStore, db};
+use jobs_domain::{CallbackSecrets, JobStore, JobTypeStore, db};
 use jobs_job_types::JobTypeCatalog;
 use jobs_runtime::settings::SettingError;
 use jobs_runtime::{JobPublisher, Metrics, Server, StartupError};
@@ -37,8 +37,10 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
     let metrics = Metrics::new();
     let publisher =
         JobPublisher::new(&settings.server.pubsub, jobs.clone(), metrics.clone()).await?;
+    let callback_secrets = CallbackSecrets::new(pool.clone());
     let api_keys = ApiKeys::new(pool, settings.requests.api_key_cache);
     let state = AppState {
+        callback_secrets,
         jobs,
         job_types,
         secret_box,

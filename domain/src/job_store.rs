@@ -5,13 +5,17 @@
 //! `job_events` entry, guarded by the state the decision was made on: the
 //! history and the job never disagree, no transition happens that the domain
 //! refuses, and a decision made on a state that has since changed writes
-//! nothing. One claim runs in an explicit transaction: that of a job whose
-//! type limits how many of its jobs per key run at once ([`JobStore::claim`]).
+//! nothing. No state change runs inside an explicit transaction; two writes
+//! that must count others' first do: the submit of a rate-limited job
+//! ([`JobStore::insert_rate_limited`]) and the claim of a job whose type
+//! limits how many of its jobs per key run at once ([`JobStore::claim`]).
 
-use crate::job::{Job, JobId, NewJob, TenantId};
+use crate::failure_reason::FailureReason;
+use crate::job::{Idempotency, Job, JobId, NewJob, TenantId};
 use crate::job_history::JobHistoryEntry;
 use crate::job_message::JobMessage;
 use crate::job_status::JobStatus;
+use crate::rate_limit::{Admission, RateLimit};
 use crate::retention::Retention;
 use crate::state_machine::{
     Cause, DeadLetter, Deferral, DeferralPolicy, ErrorUpdate, Outcome, RequeuePolicy, Transition,
@@ -25,7 +29,8 @@ use std::time::Duration;
 macro_rules! job_columns {
     () => {
         "id, tenant_id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
-         timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key"
+         timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key, \
+         callback_url"
     };
 }
 
@@ -36,6 +41,118 @@ macro_rules! decision_columns {
         "dead_letters, concurrency_key, deferrals, \
          extract(epoch from now() - deferred_event_at)::float8 as since_deferred_event"
     };
+}
+
+/// The statement that stores a job and its `submitted` event, binding
+/// `$1`–`$11` ([`bind_new_job`]); `$extra` adds CTEs over `inserted`.
+macro_rules! insert_job {
+    ($extra:literal) => {
+        concat!(
+            "with inserted as (
+                insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
+                                  timeout_seconds, run_at, idempotency_key, request_hash, callback_url,
+                                  concurrency_key)
+                values ($1, $2, $3, 'pending', $4, 0, $5, $6, coalesce($7, now()), $8, $9, $10, $11)
+                on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
+                returning *
+            ), recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt)
+                select id, null, status, 'submitted', attempts from inserted
+            )",
+            $extra,
+            " select ",
+            job_columns!(),
+            " from inserted"
+        )
+    };
+}
+
+type JobQuery<'q> = sqlx::query::QueryAs<'q, Postgres, Job, sqlx::postgres::PgArguments>;
+
+/// Binds `$1`–`$11` of [`insert_job`].
+fn bind_new_job<'q>(
+    query: JobQuery<'q>,
+    id: JobId,
+    tenant: TenantId,
+    new: &'q NewJob,
+) -> JobQuery<'q> {
+    let (key, hash) = match &new.idempotency {
+        Some(idem) => (Some(idem.key.as_str()), Some(idem.request_hash.as_slice())),
+        None => (None, None),
+    };
+    query
+        .bind(id)
+        .bind(tenant)
+        .bind(&new.job_type)
+        .bind(&new.payload)
+        .bind(new.max_attempts)
+        .bind(new.timeout_seconds)
+        .bind(new.run_at)
+        .bind(key)
+        .bind(hash)
+        .bind(new.callback_url.as_deref())
+        .bind(new.concurrency_key.as_deref())
+}
+
+/// The job stored under a tenant's idempotency key, with its request's fingerprint.
+async fn find_by_key<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<(Job, Vec<u8>)>, StoreError> {
+    use sqlx::{FromRow, Row};
+    let row = sqlx::query(concat!(
+        "select ",
+        job_columns!(),
+        ", request_hash from jobs where tenant_id = $1 and idempotency_key = $2"
+    ))
+    .bind(tenant)
+    .bind(key)
+    .fetch_optional(executor)
+    .await?;
+    match row {
+        Some(row) => Ok(Some((Job::from_row(&row)?, row.try_get("request_hash")?))),
+        None => Ok(None),
+    }
+}
+
+/// The jobs stored under any of a tenant's idempotency keys, by key, with
+/// their requests' fingerprints.
+async fn find_by_keys(
+    pool: &PgPool,
+    tenant: TenantId,
+    keys: &[&str],
+) -> Result<std::collections::HashMap<String, (Job, Vec<u8>)>, StoreError> {
+    use sqlx::{FromRow, Row};
+    let rows = sqlx::query(concat!(
+        "select ",
+        job_columns!(),
+        ", request_hash from jobs where tenant_id = $1 and idempotency_key = any($2)"
+    ))
+    .bind(tenant)
+    .bind(keys)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let job = Job::from_row(row)?;
+            let key = job.idempotency_key.clone().unwrap_or_default();
+            Ok((key, (job, row.try_get("request_hash")?)))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}
+
+/// A replay when the stored request is the same as this one, else a conflict.
+fn replay_or_conflict(job: Job, hash: &[u8], idem: &Idempotency) -> Result<Submitted, StoreError> {
+    if hash == idem.request_hash.as_slice() {
+        Ok(Submitted {
+            job,
+            created: false,
+        })
+    } else {
+        Err(StoreError::IdempotencyConflict(idem.key.clone()))
+    }
 }
 
 /// Reads and changes jobs in PostgreSQL.
@@ -60,6 +177,33 @@ pub struct JobFilter {
     pub status: Option<JobStatus>,
     /// Only jobs of this type.
     pub job_type: Option<String>,
+    /// Only failed jobs that failed for this reason.
+    pub failure_reason: Option<FailureReason>,
+    /// Only jobs that finished at or after this time.
+    pub finished_after: Option<DateTime<Utc>>,
+    /// Only jobs that finished before this time.
+    pub finished_before: Option<DateTime<Utc>>,
+}
+
+impl JobFilter {
+    /// Adds this filter's conditions to a query over `jobs`.
+    fn push_conditions(&self, query: &mut QueryBuilder<'_, Postgres>) {
+        if let Some(status) = self.status {
+            query.push(" and status = ").push_bind(status);
+        }
+        if let Some(job_type) = &self.job_type {
+            query.push(" and type = ").push_bind(job_type.clone());
+        }
+        if let Some(reason) = self.failure_reason {
+            query.push(" and failure_reason = ").push_bind(reason);
+        }
+        if let Some(after) = self.finished_after {
+            query.push(" and finished_at >= ").push_bind(after);
+        }
+        if let Some(before) = self.finished_before {
+            query.push(" and finished_at < ").push_bind(before);
+        }
+    }
 }
 
 /// One page of a newest-first listing.
@@ -194,28 +338,248 @@ impl JobStore {
     /// a replayed idempotency key, returns the original job instead, or
     /// [`StoreError::IdempotencyConflict`] if the request differs.
     pub async fn insert(&self, tenant: TenantId, new: NewJob) -> Result<Submitted, StoreError> {
-        self.insert_with_concurrency_key(tenant, new, None).await
+        let inserted = bind_new_job(sqlx::query_as(insert_job!("")), JobId::new(), tenant, &new)
+            .fetch_optional(&self.pool)
+            .await?;
+        match inserted {
+            Some(job) => Ok(Submitted { job, created: true }),
+            None => self.replayed(tenant, &new).await,
+        }
     }
 
-    /// As [`JobStore::insert`], for a job of a type with a concurrency limit:
-    /// `concurrency_key` is the key value it counts against
-    /// (`DefinedType::concurrency_key`), `None` for a type without a limit.
-    pub async fn insert_with_concurrency_key(
+    /// Stores a job of a rate-limited type if `limit` admits it for `key`
+    /// (its key value), with the slot it takes; otherwise stores nothing and
+    /// answers [`StoreError::RateLimited`]. A replayed idempotency key
+    /// returns the original job and takes no slot.
+    ///
+    /// Exact across processes: a transaction-scoped advisory lock per
+    /// (tenant, type, key) orders the admissions of one key, and each reads
+    /// the slots after the lock, in a statement of its own. Five round trips
+    /// (begin, lock, read, insert, commit), six with an idempotency key.
+    pub async fn insert_rate_limited(
         &self,
         tenant: TenantId,
-        new: NewJob,
-        concurrency_key: Option<&str>,
+        mut new: NewJob,
+        limit: &RateLimit,
+        key: &str,
     ) -> Result<Submitted, StoreError> {
-        let (key, hash) = match &new.idempotency {
-            Some(idem) => (Some(idem.key.as_str()), Some(idem.request_hash.as_slice())),
-            None => (None, None),
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "select pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2 || '/' || $3, 0))",
+        )
+        .bind(tenant)
+        .bind(&new.job_type)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(idem) = &new.idempotency
+            && let Some((job, hash)) = find_by_key(&mut *tx, tenant, &idem.key).await?
+        {
+            return replay_or_conflict(job, &hash, idem);
+        }
+        let (now, latest) = sqlx::query_as::<_, (DateTime<Utc>, Option<DateTime<Utc>>)>(
+            "select now(), (select slot_at from rate_limit_slots
+                            where tenant_id = $1 and job_type = $2 and key = $3
+                            order by slot_at desc offset $4 limit 1)",
+        )
+        .bind(tenant)
+        .bind(&new.job_type)
+        .bind(key)
+        .bind(i64::from(limit.limit) - 1)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (slot_at, run_at) = match limit.admit(now, latest, new.run_at.unwrap_or(now)) {
+            Admission::Admit { slot_at, run_at } => (slot_at, run_at),
+            Admission::Reject { retry_after } => {
+                return Err(StoreError::RateLimited { retry_after });
+            }
         };
-        let inserted = sqlx::query_as::<_, Job>(concat!(
+        new.run_at = Some(run_at);
+        let inserted = bind_new_job(
+            sqlx::query_as(insert_job!(
+                ", slotted as (
+                    insert into rate_limit_slots (tenant_id, job_type, key, slot_at, expires_at, job_id)
+                    select tenant_id, type, $12, $13, $13 + make_interval(secs => $14), id from inserted
+                )"
+            )),
+            JobId::new(),
+            tenant,
+            &new,
+        )
+        .bind(key)
+        .bind(slot_at)
+        .bind(limit.period().as_secs_f64())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(job) = inserted else {
+            // The key was taken meanwhile by a submit counted against another key value.
+            drop(tx);
+            return self.replayed(tenant, &new).await;
+        };
+        tx.commit().await?;
+        Ok(Submitted { job, created: true })
+    }
+
+    /// Stores many pending jobs, in order, with their `submitted` events: one
+    /// insert statement for the batch, after one read of the idempotency keys
+    /// it carries (none without keys). A key already stored, or repeated in
+    /// the batch, with the same request is a replay of that job; with another
+    /// request it is a conflict, and then nothing is stored
+    /// ([`StoreError::BatchConflicts`] lists the items).
+    pub async fn insert_many(
+        &self,
+        tenant: TenantId,
+        jobs: &[NewJob],
+    ) -> Result<Vec<Submitted>, StoreError> {
+        use std::collections::HashMap;
+        let keys: Vec<&str> = jobs
+            .iter()
+            .filter_map(|job| job.idempotency.as_ref().map(|idem| idem.key.as_str()))
+            .collect();
+        let mut known: HashMap<String, (Job, Vec<u8>)> = if keys.is_empty() {
+            HashMap::new()
+        } else {
+            find_by_keys(&self.pool, tenant, &keys).await?
+        };
+        // Decide each item: a replay of a stored job, of an earlier item, or new.
+        enum Item {
+            Stored(usize),
+            Replay(Box<Job>),
+            SameAs(usize),
+        }
+        let mut items = Vec::with_capacity(jobs.len());
+        let mut fresh: Vec<(JobId, &NewJob)> = Vec::with_capacity(jobs.len());
+        let mut first_with_key: HashMap<&str, (usize, &[u8])> = HashMap::new();
+        let mut conflicts = Vec::new();
+        for (index, job) in jobs.iter().enumerate() {
+            let Some(idem) = &job.idempotency else {
+                items.push(Item::Stored(fresh.len()));
+                fresh.push((JobId::new(), job));
+                continue;
+            };
+            if let Some((stored, hash)) = known.get(&idem.key) {
+                match hash == &idem.request_hash {
+                    true => items.push(Item::Replay(Box::new(stored.clone()))),
+                    false => conflicts.push((index, idem.key.clone())),
+                }
+                continue;
+            }
+            match first_with_key.get(idem.key.as_str()) {
+                Some((earlier, hash)) if *hash == idem.request_hash.as_slice() => {
+                    items.push(Item::SameAs(*earlier));
+                }
+                Some(_) => conflicts.push((index, idem.key.clone())),
+                None => {
+                    first_with_key.insert(&idem.key, (fresh.len(), &idem.request_hash));
+                    items.push(Item::Stored(fresh.len()));
+                    fresh.push((JobId::new(), job));
+                }
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(StoreError::BatchConflicts(conflicts));
+        }
+        let stored: HashMap<JobId, Job> = self
+            .insert_rows(tenant, &fresh)
+            .await?
+            .into_iter()
+            .map(|job| (job.id, job))
+            .collect();
+        // A key stored by a concurrent submit after the read: answer with that job.
+        let raced: Vec<&str> = fresh
+            .iter()
+            .filter(|(id, _)| !stored.contains_key(id))
+            .filter_map(|(_, job)| job.idempotency.as_ref().map(|idem| idem.key.as_str()))
+            .collect();
+        if !raced.is_empty() {
+            known = find_by_keys(&self.pool, tenant, &raced).await?;
+        }
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            let answer = match item {
+                Item::Replay(job) => Submitted {
+                    job: *job,
+                    created: false,
+                },
+                Item::SameAs(index) | Item::Stored(index) => {
+                    let (id, new) = &fresh[index];
+                    match stored.get(id) {
+                        Some(job) if matches!(item, Item::Stored(_)) => Submitted {
+                            job: job.clone(),
+                            created: true,
+                        },
+                        Some(job) => Submitted {
+                            job: job.clone(),
+                            created: false,
+                        },
+                        None => {
+                            let idem = new
+                                .idempotency
+                                .as_ref()
+                                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+                            let (job, hash) = known
+                                .get(&idem.key)
+                                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+                            replay_or_conflict(job.clone(), hash, idem)?
+                        }
+                    }
+                }
+            };
+            answers.push(answer);
+        }
+        Ok(answers)
+    }
+
+    /// The multi-row insert of [`JobStore::insert_many`]: the jobs that were
+    /// stored (a key taken meanwhile skips its row).
+    async fn insert_rows(
+        &self,
+        tenant: TenantId,
+        rows: &[(JobId, &NewJob)],
+    ) -> Result<Vec<Job>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut types = Vec::with_capacity(rows.len());
+        let mut payloads = Vec::with_capacity(rows.len());
+        let mut max_attempts = Vec::with_capacity(rows.len());
+        let mut timeouts = Vec::with_capacity(rows.len());
+        let mut run_ats = Vec::with_capacity(rows.len());
+        let mut keys = Vec::with_capacity(rows.len());
+        let mut hashes = Vec::with_capacity(rows.len());
+        let mut callbacks = Vec::with_capacity(rows.len());
+        let mut concurrency_keys = Vec::with_capacity(rows.len());
+        for (id, job) in rows {
+            ids.push(id.0);
+            types.push(job.job_type.as_str());
+            payloads.push(&job.payload);
+            max_attempts.push(job.max_attempts);
+            timeouts.push(job.timeout_seconds);
+            run_ats.push(job.run_at);
+            keys.push(job.idempotency.as_ref().map(|idem| idem.key.as_str()));
+            hashes.push(
+                job.idempotency
+                    .as_ref()
+                    .map(|idem| idem.request_hash.as_slice()),
+            );
+            callbacks.push(job.callback_url.as_deref());
+            concurrency_keys.push(job.concurrency_key.as_deref());
+        }
+        let jobs = sqlx::query_as::<_, Job>(concat!(
             "with inserted as (
                 insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
-                                  timeout_seconds, run_at, idempotency_key, request_hash,
+                                  timeout_seconds, run_at, idempotency_key, request_hash, callback_url,
                                   concurrency_key)
-                values ($1, $2, $3, 'pending', $4, 0, $5, $6, coalesce($7, now()), $8, $9, $10)
+                select id, $1, type, 'pending', payload, 0, max_attempts, timeout_seconds,
+                       coalesce(run_at, now()), idempotency_key, request_hash, callback_url,
+                       concurrency_key
+                from unnest($2::uuid[], $3::text[], $4::jsonb[], $5::int4[], $6::int4[],
+                            $7::timestamptz[], $8::text[], $9::bytea[], $10::text[], $11::text[])
+                     with ordinality as input (id, type, payload, max_attempts, timeout_seconds,
+                                               run_at, idempotency_key, request_hash, callback_url,
+                                               concurrency_key, n)
+                order by n
                 on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
                 returning *
             ), recorded as (
@@ -226,49 +590,32 @@ impl JobStore {
             job_columns!(),
             " from inserted"
         ))
-        .bind(JobId::new())
         .bind(tenant)
-        .bind(&new.job_type)
-        .bind(&new.payload)
-        .bind(new.max_attempts)
-        .bind(new.timeout_seconds)
-        .bind(new.run_at)
-        .bind(key)
-        .bind(hash)
-        .bind(concurrency_key)
-        .fetch_optional(&self.pool)
+        .bind(&ids)
+        .bind(&types)
+        .bind(&payloads)
+        .bind(&max_attempts)
+        .bind(&timeouts)
+        .bind(&run_ats)
+        .bind(&keys)
+        .bind(&hashes)
+        .bind(&callbacks)
+        .bind(&concurrency_keys)
+        .fetch_all(&self.pool)
         .await?;
-
-        if let Some(job) = inserted {
-            return Ok(Submitted { job, created: true });
-        }
-        // The key was taken: by the same request (a replay) or by another one (a conflict).
-        let (Some(key), Some(hash)) = (key, hash) else {
-            return Err(StoreError::Database(sqlx::Error::RowNotFound));
-        };
-        let (job, original_hash) = self.find_by_key(tenant, key).await?;
-        if original_hash == hash {
-            Ok(Submitted {
-                job,
-                created: false,
-            })
-        } else {
-            Err(StoreError::IdempotencyConflict(key.to_owned()))
-        }
+        Ok(jobs)
     }
 
-    async fn find_by_key(&self, tenant: TenantId, key: &str) -> Result<(Job, Vec<u8>), StoreError> {
-        use sqlx::{FromRow, Row};
-        let row = sqlx::query(concat!(
-            "select ",
-            job_columns!(),
-            ", request_hash from jobs where tenant_id = $1 and idempotency_key = $2"
-        ))
-        .bind(tenant)
-        .bind(key)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((Job::from_row(&row)?, row.try_get("request_hash")?))
+    /// The answer to a submit whose idempotency key was already taken: the
+    /// original job for the same request, a conflict for another one.
+    async fn replayed(&self, tenant: TenantId, new: &NewJob) -> Result<Submitted, StoreError> {
+        let Some(idem) = &new.idempotency else {
+            return Err(StoreError::Database(sqlx::Error::RowNotFound));
+        };
+        let (job, hash) = find_by_key(&self.pool, tenant, &idem.key)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+        replay_or_conflict(job, &hash, idem)
     }
 
     /// One of the tenant's jobs.
@@ -299,12 +646,7 @@ impl JobStore {
             " from jobs where tenant_id = "
         ));
         query.push_bind(tenant);
-        if let Some(status) = filter.status {
-            query.push(" and status = ").push_bind(status);
-        }
-        if let Some(job_type) = &filter.job_type {
-            query.push(" and type = ").push_bind(job_type.clone());
-        }
+        filter.push_conditions(&mut query);
         if let Some(after) = after {
             query.push(" and id < ").push_bind(after);
         }
@@ -355,6 +697,47 @@ impl JobStore {
     pub async fn retry(&self, tenant: TenantId, id: JobId) -> Result<Job, StoreError> {
         self.change(Some(tenant), id, |_| Some(Cause::Retried))
             .await
+    }
+
+    /// Sends up to `limit` of the tenant's failed jobs that match `filter`
+    /// back to pending, oldest first, starting after `after`: one read, then
+    /// one statement that writes every decided retry, each guarded by the
+    /// state it was decided on (a job that changed meanwhile is skipped).
+    /// Returns the requeued jobs, and where the next page starts when the
+    /// read filled the page.
+    pub async fn retry_failed(
+        &self,
+        tenant: TenantId,
+        filter: &JobFilter,
+        limit: u32,
+        after: Option<JobId>,
+    ) -> Result<(Vec<Job>, Option<JobId>), StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(concat!(
+            "select ",
+            job_columns!(),
+            " from jobs where status = 'failed' and tenant_id = "
+        ));
+        query.push_bind(tenant);
+        filter.push_conditions(&mut query);
+        if let Some(after) = after {
+            query.push(" and id > ").push_bind(after);
+        }
+        query
+            .push(" order by id limit ")
+            .push_bind(i64::from(limit));
+        let failed = query.build_query_as::<Job>().fetch_all(&self.pool).await?;
+        let next = (failed.len() == limit as usize)
+            .then(|| failed.last().map(|job| job.id))
+            .flatten();
+        let changes = failed
+            .into_iter()
+            .map(|job| {
+                let transition = Transition::decide(&job, 0, Cause::Retried)?;
+                Ok((job, transition))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let requeued = self.write_many(tenant, &changes).await?;
+        Ok((requeued, next))
     }
 
     /// Records that Pub/Sub dead-lettered a job's message: a job with
@@ -727,6 +1110,21 @@ impl JobStore {
         Ok(deleted.rows_affected())
     }
 
+    /// Deletes up to `limit` rate-limit slots whose window has ended; returns
+    /// how many. One statement over the `expires_at` index.
+    pub async fn delete_expired_slots(&self, limit: u32) -> Result<u64, StoreError> {
+        let deleted = sqlx::query(
+            "delete from rate_limit_slots where ctid = any(array(
+                select ctid from rate_limit_slots where expires_at < now()
+                order by expires_at limit $1
+                for update skip locked))",
+        )
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(deleted.rows_affected())
+    }
+
     /// Reads a job, lets `cause_of` say what happens to it (`None`: nothing,
     /// the job is returned as it is), and writes the decided transition. A
     /// write that finds the job changed since the read decides again.
@@ -814,6 +1212,107 @@ impl JobStore {
         .bind(transition.recorded)
         .bind(version)
         .fetch_optional(&self.pool)
+        .await?;
+        Ok(saved)
+    }
+
+    /// Applies many decided transitions of one tenant's jobs, with their
+    /// history entries, in one statement; each row is guarded by the state
+    /// its transition was decided on, as in [`JobStore::write`]. Returns the
+    /// jobs that changed.
+    async fn write_many(
+        &self,
+        tenant: TenantId,
+        changes: &[(Job, Transition)],
+    ) -> Result<Vec<Job>, StoreError> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let column = |f: &dyn Fn(&Job, &Transition) -> Option<String>| -> Vec<Option<String>> {
+            changes.iter().map(|(job, t)| f(job, t)).collect()
+        };
+        let ids: Vec<uuid::Uuid> = changes.iter().map(|(job, _)| job.id.0).collect();
+        let from_status = column(&|_, t| Some(t.from.status.as_str().to_owned()));
+        let to_status = column(&|_, t| Some(t.to.status.as_str().to_owned()));
+        let ints = |f: &dyn Fn(&Transition) -> i32| -> Vec<i32> {
+            changes.iter().map(|(_, t)| f(t)).collect()
+        };
+        let flags = |f: &dyn Fn(&Transition) -> bool| -> Vec<bool> {
+            changes.iter().map(|(_, t)| f(t)).collect()
+        };
+        let results: Vec<Option<&serde_json::Value>> =
+            changes.iter().map(|(_, t)| t.result.as_ref()).collect();
+        let errors = column(&|_, t| match &t.error {
+            ErrorUpdate::Set(error) => Some(error.clone()),
+            ErrorUpdate::Keep | ErrorUpdate::Clear => None,
+        });
+        let events = column(&|_, t| Some(t.event.as_str().to_owned()));
+        let details = column(&|_, t| t.detail.clone());
+        let reasons = column(&|_, t| t.failure_reason.map(|reason| reason.as_str().to_owned()));
+        let run_in: Vec<Option<f64>> = changes
+            .iter()
+            .map(|(_, t)| t.run_in.map(|delay| delay.as_secs_f64()))
+            .collect();
+        let deferrals: Vec<Option<i32>> = changes.iter().map(|(_, t)| t.deferrals).collect();
+        let saved = sqlx::query_as::<_, Job>(concat!(
+            "with changes as (
+                select * from unnest($2::uuid[], $3::text[], $4::int4[], $5::int4[], $6::text[],
+                                     $7::int4[], $8::int4[], $9::jsonb[], $10::text[], $11::bool[],
+                                     $12::bool[], $13::bool[], $14::text[], $15::text[], $16::text[],
+                                     $17::float8[], $18::int4[], $19::int4[], $20::bool[])
+                    as c (id, from_status, from_attempts, from_max, to_status, to_attempts, to_max,
+                          result, error, clear_error, finishes, republish, event, detail,
+                          failure_reason, run_in, dead_letters, deferrals, recorded)
+            ), updated as (
+                update jobs set
+                    status = c.to_status, attempts = c.to_attempts, max_attempts = c.to_max,
+                    result = coalesce(c.result, jobs.result),
+                    error = case when c.clear_error then null else coalesce(c.error, jobs.error) end,
+                    failure_reason = c.failure_reason,
+                    run_at = coalesce(now() + make_interval(secs => c.run_in), jobs.run_at),
+                    dead_letters = c.dead_letters,
+                    deferrals = coalesce(c.deferrals, jobs.deferrals),
+                    deferred_event_at = case when c.recorded and c.event = 'deferred' then now()
+                                             else jobs.deferred_event_at end,
+                    lease_expires_at = null,
+                    finished_at = case when c.finishes then now() end,
+                    published_at = case when c.republish then null else jobs.published_at end,
+                    updated_at = now()
+                from changes c
+                where jobs.id = c.id and jobs.tenant_id = $1 and jobs.status = c.from_status
+                  and jobs.attempts = c.from_attempts and jobs.max_attempts = c.from_max
+                returning jobs.*, c.from_status as change_from, c.event as change_event,
+                          c.detail as change_detail, c.recorded as change_recorded
+            ), recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt, detail)
+                select id, change_from, status, change_event, attempts, change_detail from updated
+                where change_recorded
+            )
+            select ",
+            job_columns!(),
+            " from updated order by id"
+        ))
+        .bind(tenant)
+        .bind(&ids)
+        .bind(&from_status)
+        .bind(ints(&|t| t.from.attempts))
+        .bind(ints(&|t| t.from.max_attempts))
+        .bind(&to_status)
+        .bind(ints(&|t| t.to.attempts))
+        .bind(ints(&|t| t.to.max_attempts))
+        .bind(&results)
+        .bind(&errors)
+        .bind(flags(&|t| t.error == ErrorUpdate::Clear))
+        .bind(flags(&Transition::finishes))
+        .bind(flags(&|t| t.republish))
+        .bind(&events)
+        .bind(&details)
+        .bind(&reasons)
+        .bind(&run_in)
+        .bind(ints(&|t| t.dead_letters))
+        .bind(&deferrals)
+        .bind(flags(&|t| t.recorded))
+        .fetch_all(&self.pool)
         .await?;
         Ok(saved)
     }

@@ -3,6 +3,8 @@
 //! HTTP or knows about processes (settings, logs, serving: `jobs-runtime`).
 
 pub mod api_keys;
+pub mod callback;
+pub mod callback_secrets;
 pub mod concurrency_limit;
 pub mod db;
 pub mod failure_reason;
@@ -21,6 +23,7 @@ pub mod state_machine;
 pub mod store_error;
 pub mod submission;
 
+pub use callback_secrets::CallbackSecrets;
 pub use concurrency_limit::ConcurrencyLimit;
 pub use failure_reason::FailureReason;
 pub use job::{Idempotency, Job, JobId, NewJob, TenantId};

@@ -316,6 +316,17 @@ pub enum Outcome {
     },
     /// A failure no retry can fix.
     Permanent(String),
+    /// The attempt ran out of time: retried like [`Outcome::Retryable`]
+    /// (after `retry_in` on the type's own schedule, when it has one), and
+    /// recorded as `timed_out` when it was the last attempt.
+    TimedOut {
+        /// What ran out of time.
+        error: String,
+        /// The type's own retry delay; `None` retries by Pub/Sub's redelivery.
+        retry_in: Option<Duration>,
+    },
+    /// Nothing can run the job: its type was deleted, or has no handler.
+    NoHandler(String),
 }
 
 impl Outcome {
@@ -324,7 +335,8 @@ impl Outcome {
         match self {
             Outcome::Succeeded(_) => "succeeded",
             Outcome::Retryable(_) | Outcome::RetryScheduled { .. } => "retryable_error",
-            Outcome::Permanent(_) => "permanent_error",
+            Outcome::TimedOut { .. } => "timed_out",
+            Outcome::Permanent(_) | Outcome::NoHandler(_) => "permanent_error",
         }
     }
 }
@@ -334,10 +346,12 @@ impl Cause {
     pub fn event(&self) -> JobEvent {
         match self {
             Cause::Outcome(Outcome::Succeeded(_)) => JobEvent::Succeeded,
-            Cause::Outcome(Outcome::Retryable(_) | Outcome::RetryScheduled { .. }) => {
-                JobEvent::FailedRetryable
+            Cause::Outcome(
+                Outcome::Retryable(_) | Outcome::RetryScheduled { .. } | Outcome::TimedOut { .. },
+            ) => JobEvent::FailedRetryable,
+            Cause::Outcome(Outcome::Permanent(_) | Outcome::NoHandler(_)) => {
+                JobEvent::FailedPermanent
             }
-            Cause::Outcome(Outcome::Permanent(_)) => JobEvent::FailedPermanent,
             Cause::LeaseExpired => JobEvent::LeaseExpired,
             Cause::DeadLettered(_) => JobEvent::DeadLettered,
             Cause::Cancelled => JobEvent::Cancelled,
@@ -407,16 +421,35 @@ impl Transition {
         let mut dead_letters_after = dead_letters;
         let mut deferrals = None;
         let mut recorded = true;
+        let timed_out = matches!(
+            cause,
+            Cause::LeaseExpired | Cause::Outcome(Outcome::TimedOut { .. })
+        );
+        let no_handler = matches!(cause, Cause::Outcome(Outcome::NoHandler(_)));
         match cause {
             Cause::Outcome(Outcome::Succeeded(value)) => result = Some(storable(value)),
-            Cause::Outcome(Outcome::Retryable(message) | Outcome::Permanent(message)) => {
+            Cause::Outcome(
+                Outcome::Retryable(message)
+                | Outcome::Permanent(message)
+                | Outcome::NoHandler(message)
+                | Outcome::TimedOut {
+                    error: message,
+                    retry_in: None,
+                },
+            ) => {
                 error = ErrorUpdate::Set(message.clone());
                 detail = Some(message);
             }
-            Cause::Outcome(Outcome::RetryScheduled {
-                error: message,
-                delay,
-            }) => {
+            Cause::Outcome(
+                Outcome::RetryScheduled {
+                    error: message,
+                    delay,
+                }
+                | Outcome::TimedOut {
+                    error: message,
+                    retry_in: Some(delay),
+                },
+            ) => {
                 error = ErrorUpdate::Set(message.clone());
                 if from.attempts < from.max_attempts {
                     run_in = Some(delay);
@@ -491,8 +524,10 @@ impl Transition {
             event = JobEvent::AttemptsExhausted;
         }
         let failure_reason = (to.status == JobStatus::Failed).then_some(match event {
+            JobEvent::FailedPermanent if no_handler => FailureReason::TypeDeleted,
             JobEvent::FailedPermanent => FailureReason::PermanentError,
             JobEvent::DeadLettered => FailureReason::DeadLettered,
+            _ if timed_out => FailureReason::TimedOut,
             _ => FailureReason::AttemptsExhausted,
         });
         Ok(Transition {

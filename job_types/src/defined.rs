@@ -47,6 +47,9 @@ pub struct JobTypeDefinition {
     /// At most so many running jobs per key value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<ConcurrencyLimit>,
+    /// The `callback_url` of its jobs that name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 /// What runs a tenant's job type.
@@ -112,7 +115,9 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     if !valid {
         return Err(NameError::Invalid);
     }
-    if BUILTIN.iter().any(|builtin| builtin.name() == name) {
+    if BUILTIN.iter().any(|builtin| builtin.name() == name)
+        || name == jobs_domain::callback::CALLBACK_JOB_TYPE
+    {
         return Err(NameError::Reserved(name.to_owned()));
     }
     Ok(())
@@ -206,6 +211,11 @@ impl DefinedType {
                 .as_ref()
                 .map_or(Ok(()), ConcurrencyLimit::validate),
         ];
+        if let Some(url) = &definition.callback_url
+            && let Err(message) = jobs_domain::submission::check_callback_url(url)
+        {
+            errors.push(FieldError::new("callback_url", message));
+        }
         for message in checks.into_iter().filter_map(Result::err) {
             let (field, message) = message.split_once(": ").unwrap_or(("", &message));
             errors.push(FieldError::new(field, message));
@@ -578,6 +588,16 @@ pub fn definition_schema(limits: &SubmissionLimits) -> RefOr<Schema> {
                     .description(Some(
                         "At most `limit` jobs per key value processing at once, across every worker.",
                     )),
+            ),
+        )
+        .property(
+            "callback_url",
+            nullable(
+                text(
+                    crate::http::URL_PATTERN,
+                    "The callback_url of the type's jobs that name none.",
+                )
+                .max_length(Some(jobs_domain::submission::MAX_CALLBACK_URL_BYTES)),
             ),
         )
         .required("handler")

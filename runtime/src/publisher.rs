@@ -106,6 +106,40 @@ impl JobPublisher {
         });
     }
 
+    /// Starts publishing every job in one background task and returns at
+    /// once; their confirmations are recorded like [`JobPublisher::hand_off`]'s.
+    pub fn hand_off_all(&self, jobs: &[Job]) {
+        let publishes: Vec<_> = jobs
+            .iter()
+            .filter_map(|job| match message_for(job) {
+                Ok(message) => Some((job.id, job.updated_at, self.publisher.publish(message))),
+                Err(err) => {
+                    tracing::error!(job_id = %job.id, error = %err, "cannot encode job message; the reconciler will retry");
+                    None
+                }
+            })
+            .collect();
+        if publishes.is_empty() {
+            return;
+        }
+        let confirmed = self.confirmed.clone();
+        let metrics = self.metrics.clone();
+        self.in_flight.spawn(async move {
+            for (id, version, publish) in publishes {
+                let result = publish.await;
+                metrics.published(result.is_ok());
+                match result {
+                    Ok(_) => {
+                        let _ = confirmed.send(Confirmation::Published(id, version));
+                    }
+                    Err(err) => {
+                        tracing::warn!(job_id = %id, error = %err, "publish failed; the reconciler will publish the job");
+                    }
+                }
+            }
+        });
+    }
+
     /// Publishes every message and waits; returns the ids Pub/Sub accepted.
     pub async fn publish_all(&self, messages: &[JobMessage]) -> Vec<JobId> {
         let pending: Vec<_> = messages

@@ -191,16 +191,23 @@ async fn process(state: AppState, job: Job) -> Answer {
         .metrics
         .handler_ran(&job.job_type, outcome.label(), took);
     let elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-    let scheduled = matches!(outcome, Outcome::RetryScheduled { .. });
+    let scheduled = matches!(
+        outcome,
+        Outcome::RetryScheduled { .. }
+            | Outcome::TimedOut {
+                retry_in: Some(_),
+                ..
+            }
+    );
     match &outcome {
         Outcome::Succeeded(_) => tracing::info!(elapsed_ms, "handler succeeded"),
-        Outcome::Retryable(error) => {
+        Outcome::Retryable(error) | Outcome::TimedOut { error, .. } => {
             tracing::warn!(elapsed_ms, %error, "handler failed (retryable)");
         }
         Outcome::RetryScheduled { error, delay } => {
             tracing::warn!(elapsed_ms, %error, retry_in_s = delay.as_secs_f64(), "handler failed (retry scheduled)");
         }
-        Outcome::Permanent(error) => {
+        Outcome::Permanent(error) | Outcome::NoHandler(error) => {
             tracing::warn!(elapsed_ms, %error, "handler failed (permanent)");
         }
     }
@@ -306,7 +313,7 @@ async fn run(state: &AppState, job: &Job, limit: Duration) -> Outcome {
     let (handler, retry) = match find(state, job).await {
         Ok(Some(found)) => found,
         Ok(None) => {
-            return Outcome::Permanent(format!(
+            return Outcome::NoHandler(format!(
                 "no handler is registered for job type `{}`",
                 job.job_type
             ));
@@ -333,7 +340,11 @@ async fn run(state: &AppState, job: &Job, limit: Duration) -> Outcome {
         }
         Err(_elapsed) => {
             task.abort();
-            HandlerError::Retryable(format!("timed out after {} s", limit.as_secs_f64()))
+            let error = format!("timed out after {} s", limit.as_secs_f64());
+            return Outcome::TimedOut {
+                retry_in: retry.delay(job.attempts),
+                error,
+            };
         }
     };
     schedule(outcome, retry, job.attempts)

@@ -41,7 +41,8 @@ impl Reconciler {
         }
     }
 
-    /// One retention pass: deletes a bounded batch of expired jobs; returns how many.
+    /// One retention pass: deletes a bounded batch of expired jobs (returns
+    /// how many) and of rate-limit slots whose window ended.
     pub async fn clean_once(&self) -> Result<u64, StoreError> {
         let deleted = self
             .store
@@ -51,6 +52,10 @@ impl Reconciler {
             self.metrics.jobs_deleted(deleted);
             tracing::info!(deleted, "deleted finished jobs past their retention");
         }
+        // Rate-limit slots whose window ended count for nothing any more.
+        self.store
+            .delete_expired_slots(self.retention.delete_batch_size)
+            .await?;
         Ok(deleted)
     }
 

@@ -1,8 +1,10 @@
 //! The HTTP surface: each resource's router, merged here with the OpenAPI document.
 
+mod callback_secret;
 mod health;
 mod job_types;
 mod jobs;
+mod jobs_bulk;
 mod metrics;
 
 use crate::error::ApiError;
@@ -135,6 +137,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(jobs::router())
+        .merge(jobs_bulk::router())
+        .merge(callback_secret::router())
         .merge(job_types::router())
         .merge(health::router())
         .merge(metrics::router())

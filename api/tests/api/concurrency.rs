@@ -21,6 +21,11 @@ impl TestApp {
     /// The stored `concurrency_key` of the job a submit of `body` creates.
     async fn stored_key(&self, body: &Value) -> Option<String> {
         let job = self.submitted_job(body).await;
+        self.key_of(&job).await
+    }
+
+    /// The stored `concurrency_key` of `job` (as the API shows it).
+    async fn key_of(&self, job: &Value) -> Option<String> {
         let id = uuid::Uuid::parse_str(job["id"].as_str().expect("id")).expect("uuid");
         sqlx::query_scalar("select concurrency_key from jobs where id = $1")
             .bind(id)
@@ -66,6 +71,30 @@ async fn a_submit_stores_the_key_value_its_type_limits_concurrency_by(pool: PgPo
     assert_eq!(app.stored_key(&plain).await, None);
     let builtin = json!({"type": "noop", "payload": {}});
     assert_eq!(app.stored_key(&builtin).await, None);
+
+    // A batch, and a type that is rate-limited too, store it the same way.
+    let batch = app
+        .post_json(
+            "/v1/jobs/batch",
+            &json!({"jobs": [sync(json!("a-2")), sync(json!("a-3")), builtin]}),
+        )
+        .await;
+    assert_eq!(batch.status(), 202);
+    let batch: Value = batch.json().await.expect("json");
+    let mut keys = Vec::new();
+    for job in batch["jobs"].as_array().expect("jobs") {
+        keys.push(app.key_of(job).await);
+    }
+    assert_eq!(keys, [Some("a-2".to_owned()), Some("a-3".to_owned()), None]);
+    app.define(
+        "sync.limited",
+        &json!({"handler": {"builtin": "noop"},
+                "rate_limit": {"key": "/account/id", "limit": 10, "period_seconds": 60},
+                "concurrency": {"key": "/account/id", "limit": 1}}),
+    )
+    .await;
+    let both = json!({"type": "sync.limited", "payload": {"account": {"id": "a-4"}}});
+    assert_eq!(app.stored_key(&both).await.as_deref(), Some("a-4"));
 
     let missing = app
         .submit_job(&json!({"type": "sync", "payload": {"account": {}}}))

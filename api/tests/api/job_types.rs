@@ -9,7 +9,7 @@ use sqlx::PgPool;
 const SECRETS_KEY: &str = "--job-type-secrets-key=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 impl TestApp {
-    async fn put_type(&self, name: &str, body: &Value) -> Response {
+    pub(crate) async fn put_type(&self, name: &str, body: &Value) -> Response {
         self.client
             .put(self.url(&format!("/v1/job-types/{name}")))
             .bearer_auth(&self.api_key)

@@ -41,7 +41,7 @@ async fn limited(pool: &PgPool, tenant: TenantId, name: &str, limit: u32) {
 }
 
 /// Stores a job of `job_type` for `account`, counted against `key` as the API
-/// does for a type with a limit (`None`: a type without one).
+/// stores it for a type with a limit (`None`: a type without one).
 async fn submit(
     store: &JobStore,
     tenant: TenantId,
@@ -56,13 +56,10 @@ async fn submit(
         timeout_seconds: 30,
         run_at: None,
         idempotency: None,
+        callback_url: None,
+        concurrency_key: key.map(str::to_owned),
     };
-    store
-        .insert_with_concurrency_key(tenant, new, key)
-        .await
-        .expect("insert")
-        .job
-        .id
+    store.insert(tenant, new).await.expect("insert").job.id
 }
 
 /// A job of the limited type `sync` for `account`.

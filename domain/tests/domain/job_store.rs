@@ -35,6 +35,8 @@ fn noop(max_attempts: i32) -> NewJob {
         timeout_seconds: 30,
         run_at: None,
         idempotency: None,
+        callback_url: None,
+        concurrency_key: None,
     }
 }
 
@@ -928,4 +930,62 @@ async fn deleting_expired_jobs_skips_rows_others_hold_and_is_bounded(pool: PgPoo
             .expect("delete"),
         1
     );
+}
+
+fn per_user(limit: u32, period_seconds: u32) -> jobs_domain::RateLimit {
+    jobs_domain::RateLimit {
+        key: Some(jobs_domain::PayloadKey::parse("/user_id").expect("pointer")),
+        limit,
+        period_seconds,
+        when_exceeded: jobs_domain::WhenExceeded::Reject,
+    }
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_rate_limit_counts_per_key_and_frees_a_slot_when_its_window_ends(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let limit = per_user(2, 3600);
+    for _ in 0..2 {
+        store
+            .insert_rate_limited(t, noop(3), &limit, "u1")
+            .await
+            .expect("admitted");
+    }
+    let refused = store.insert_rate_limited(t, noop(3), &limit, "u1").await;
+    assert!(
+        matches!(refused, Err(StoreError::RateLimited { retry_after }) if retry_after.as_secs() > 3590),
+        "{refused:?}"
+    );
+    store
+        .insert_rate_limited(t, noop(3), &limit, "u2")
+        .await
+        .expect("another key has its own window");
+
+    // The oldest slot's window ends: one more is admitted, and only one.
+    sqlx::query(
+        "update rate_limit_slots set slot_at = slot_at - interval '2 hours',
+                                     expires_at = expires_at - interval '2 hours'
+         where key = 'u1' and slot_at = (select min(slot_at) from rate_limit_slots where key = 'u1')",
+    )
+    .execute(&pool)
+    .await
+    .expect("age a slot");
+    store
+        .insert_rate_limited(t, noop(3), &limit, "u1")
+        .await
+        .expect("a slot freed");
+    assert!(
+        store
+            .insert_rate_limited(t, noop(3), &limit, "u1")
+            .await
+            .is_err()
+    );
+
+    assert_eq!(store.delete_expired_slots(100).await.expect("delete"), 1);
+    let left: i64 = sqlx::query_scalar("select count(*) from rate_limit_slots")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(left, 3, "two of u1 in the window, one of u2");
 }

@@ -169,6 +169,7 @@ fn job_in(state: JobState, error: Option<&str>) -> Job {
         started_at: None,
         finished_at: None,
         idempotency_key: None,
+        callback_url: None,
     }
 }
 
@@ -279,6 +280,42 @@ fn a_retryable_error_on_the_last_attempt_is_recorded_as_attempts_exhausted() {
     );
     let expired = Transition::decide(&last, 0, Cause::LeaseExpired).expect("allowed");
     assert_eq!(expired.event, JobEvent::AttemptsExhausted);
+    assert_eq!(expired.failure_reason, Some(FailureReason::TimedOut));
+}
+
+#[test]
+fn a_last_attempt_that_ran_out_of_time_fails_as_timed_out_and_an_earlier_one_is_retried() {
+    let timed_out = |retry_in| {
+        Cause::Outcome(Outcome::TimedOut {
+            error: "timed out after 30 s".into(),
+            retry_in,
+        })
+    };
+    let last = job_in(state(JobStatus::Processing, 3, 3), None);
+    let failed = Transition::decide(&last, 0, timed_out(None)).expect("allowed");
+    assert_eq!(failed.to.status, JobStatus::Failed);
+    assert_eq!(failed.failure_reason, Some(FailureReason::TimedOut));
+    let earlier = job_in(state(JobStatus::Processing, 1, 3), None);
+    let retried =
+        Transition::decide(&earlier, 0, timed_out(Some(Duration::from_secs(4)))).expect("allowed");
+    assert_eq!(retried.to.status, JobStatus::Pending);
+    assert_eq!(retried.run_in, Some(Duration::from_secs(4)));
+    assert_eq!(retried.failure_reason, None);
+}
+
+#[test]
+fn a_job_nothing_can_run_fails_at_once_as_type_deleted() {
+    let first = job_in(state(JobStatus::Processing, 1, 3), None);
+    let failed = Transition::decide(
+        &first,
+        0,
+        Cause::Outcome(Outcome::NoHandler(
+            "no handler is registered for job type `gone`".into(),
+        )),
+    )
+    .expect("allowed");
+    assert_eq!(failed.event, JobEvent::FailedPermanent);
+    assert_eq!(failed.failure_reason, Some(FailureReason::TypeDeleted));
 }
 
 #[test]

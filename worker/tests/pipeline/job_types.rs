@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 /// Defines `name` for the stack's tenant and returns the answer's body.
-async fn define(stack: &Stack, name: &str, definition: &Value) -> Value {
+pub(crate) async fn define(stack: &Stack, name: &str, definition: &Value) -> Value {
     let response = stack
         .client
         .put(format!("{}/v1/job-types/{name}", stack.api))
@@ -171,7 +171,7 @@ async fn a_target_type_gets_the_documented_request_signed_with_its_secret(pool: 
 
 /// A minimal SMTP server that defers the first message (451, a transient
 /// failure) and accepts and keeps every later one.
-async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
+pub(crate) async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
     let port = listener.local_addr().expect("addr").port();
     let messages: Arc<Mutex<Vec<String>>> = Arc::default();

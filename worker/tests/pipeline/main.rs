@@ -12,5 +12,6 @@ mod job_types;
 mod lifecycle;
 mod outages;
 mod recovery;
+mod seed;
 mod soak;
 mod target;
