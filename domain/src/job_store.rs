@@ -22,9 +22,11 @@ use std::time::Duration;
 macro_rules! job_columns {
     () => {
         "id, tenant_id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
-         timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key"
+         timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key, \
+         schedule"
     };
 }
+pub(crate) use job_columns;
 
 /// Reads and changes jobs in PostgreSQL.
 #[derive(Debug, Clone)]
@@ -48,6 +50,8 @@ pub struct JobFilter {
     pub status: Option<JobStatus>,
     /// Only jobs of this type.
     pub job_type: Option<String>,
+    /// Only jobs this schedule enqueued.
+    pub schedule: Option<String>,
 }
 
 /// One page of a newest-first listing.
@@ -237,6 +241,9 @@ impl JobStore {
         }
         if let Some(job_type) = &filter.job_type {
             query.push(" and type = ").push_bind(job_type.clone());
+        }
+        if let Some(schedule) = &filter.schedule {
+            query.push(" and schedule = ").push_bind(schedule.clone());
         }
         if let Some(after) = after {
             query.push(" and id < ").push_bind(after);

@@ -14,6 +14,8 @@ pub mod job_type_store;
 pub mod payload_check;
 pub mod retention;
 pub mod retry_strategy;
+pub mod schedule;
+pub mod schedule_store;
 pub mod state_machine;
 pub mod store_error;
 pub mod submission;
@@ -28,6 +30,10 @@ pub use job_type_store::{JobTypeStore, StoredJobType};
 pub use payload_check::{PayloadCheck, PayloadError};
 pub use retention::{Retention, RetentionOverride};
 pub use retry_strategy::RetryStrategy;
+pub use schedule::{
+    CronSchedule, JobTemplate, Occurrence, Schedule, ScheduleDefinition, ScheduledJob,
+};
+pub use schedule_store::{DueSchedule, Enqueued, ScheduleStore};
 pub use state_machine::{
     Cause, DeadLetter, ErrorUpdate, JobEvent, JobState, Outcome, RequeuePolicy, Transition,
     TransitionError,

@@ -152,6 +152,7 @@ fn job() -> Job {
         started_at: Some(now),
         finished_at: None,
         idempotency_key: None,
+        schedule: None,
     }
 }
 

@@ -168,6 +168,7 @@ fn job_in(state: JobState, error: Option<&str>) -> Job {
         started_at: None,
         finished_at: None,
         idempotency_key: None,
+        schedule: None,
     }
 }
 
