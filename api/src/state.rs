@@ -2,7 +2,7 @@
 
 use crate::auth::ApiKeys;
 use crate::rate_limit::TenantRateLimit;
-use jobs_domain::{JobStore, SubmissionLimits};
+use jobs_domain::{JobStore, ScheduleStore, SubmissionLimits};
 use jobs_job_types::{JobTypeCatalog, SecretBox};
 use jobs_runtime::{JobPublisher, Metrics};
 
@@ -11,6 +11,8 @@ use jobs_runtime::{JobPublisher, Metrics};
 pub struct AppState {
     /// The job store.
     pub jobs: JobStore,
+    /// The tenants' periodic schedules.
+    pub schedules: ScheduleStore,
     /// The tenants' own job types, cached.
     pub job_types: JobTypeCatalog,
     /// Seals HMAC secrets; `None` without JOB_TYPE_SECRETS_KEY.

@@ -8,7 +8,10 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use jobs_domain::{FieldError, Job, JobFilter, JobHistoryEntry, JobStatus, JobSubmission};
+use jobs_domain::schedule::{NAME_PATTERN, is_valid_name};
+use jobs_domain::{
+    FieldError, Job, JobFilter, JobHistoryEntry, JobStatus, JobSubmission, NewJob, TenantId,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
@@ -63,26 +66,7 @@ async fn submit_job(
         ),
         None => None,
     };
-    // A tenant's own type (cached: no extra round trip on the hot path), or a built-in.
-    let defined = match jobs_job_types::check_name(&submission.job_type) {
-        Ok(()) => state.job_types.get(tenant, &submission.job_type).await?,
-        Err(_) => None,
-    };
-    let new_job = match &defined {
-        Some(defined) => submission.validate(
-            header_key,
-            &defined.limits(&state.limits),
-            defined.as_ref(),
-            chrono::Utc::now(),
-        ),
-        None => submission.validate(
-            header_key,
-            &state.limits,
-            &jobs_job_types::BuiltinTypes,
-            chrono::Utc::now(),
-        ),
-    }
-    .map_err(ApiError::Invalid)?;
+    let new_job = checked_submission(&state, tenant, submission, header_key).await?;
     let submitted = state.jobs.insert(tenant, new_job).await?;
     state
         .metrics
@@ -98,6 +82,36 @@ async fn submit_job(
     };
     let location = format!("/v1/jobs/{}", submitted.job.id);
     Ok((status, [(header::LOCATION, location)], Json(submitted.job)).into_response())
+}
+
+/// Checks a submission as every job is checked, the submit's and a
+/// schedule's job template alike: against the tenant's own type of that name
+/// (cached: no extra round trip on the hot path), or a built-in one.
+pub(super) async fn checked_submission(
+    state: &AppState,
+    tenant: TenantId,
+    submission: JobSubmission,
+    header_key: Option<String>,
+) -> Result<NewJob, ApiError> {
+    let defined = match jobs_job_types::check_name(&submission.job_type) {
+        Ok(()) => state.job_types.get(tenant, &submission.job_type).await?,
+        Err(_) => None,
+    };
+    match &defined {
+        Some(defined) => submission.validate(
+            header_key,
+            &defined.limits(&state.limits),
+            defined.as_ref(),
+            chrono::Utc::now(),
+        ),
+        None => submission.validate(
+            header_key,
+            &state.limits,
+            &jobs_job_types::BuiltinTypes,
+            chrono::Utc::now(),
+        ),
+    }
+    .map_err(ApiError::Invalid)
 }
 
 /// Read one job.
@@ -138,6 +152,9 @@ struct ListQuery {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
     )]
     job_type: Option<String>,
+    /// Only jobs the schedule of this name enqueued.
+    #[param(pattern = r"^[a-z][a-z0-9._-]{0,99}$")]
+    schedule: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(value_type = u32, required = false, minimum = 1, maximum = 100)]
     limit: Option<String>,
@@ -235,12 +252,21 @@ async fn list_jobs(
             format!("must be 1 to {MAX_TYPE_CHARS} characters with no control characters"),
         ));
     }
+    if let Some(schedule) = &query.schedule
+        && !is_valid_name(schedule)
+    {
+        errors.push(FieldError::new(
+            "schedule",
+            format!("must be a schedule's name, matching {NAME_PATTERN}"),
+        ));
+    }
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
     let filter = JobFilter {
         status,
         job_type: query.job_type,
+        schedule: query.schedule,
     };
     let page = state.jobs.list(tenant, &filter, limit, after).await?;
     Ok(Json(JobList {

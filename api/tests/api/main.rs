@@ -11,5 +11,6 @@ mod metrics;
 mod openapi;
 mod outage;
 mod publishing;
+mod schedules;
 mod tenants;
 mod timeouts;
