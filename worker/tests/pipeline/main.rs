@@ -10,5 +10,6 @@ mod job_types;
 mod lifecycle;
 mod outages;
 mod recovery;
+mod schedules;
 mod soak;
 mod target;
