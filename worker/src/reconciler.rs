@@ -21,8 +21,8 @@ const LEADER_LOCK_KEY: i64 = 0x6a6f_6273_7263_6e6c;
 /// leader wakes for it, so the occurrence has surely come when it looks.
 const SCHEDULE_WAKE_SLACK: Duration = Duration::from_millis(10);
 
-/// Publishes what Pub/Sub should have but does not, and deletes finished
-/// jobs past their retention.
+/// Publishes what Pub/Sub should have but does not, enqueues the jobs of due
+/// schedule occurrences, and deletes finished jobs past their retention.
 #[derive(Debug)]
 pub struct Reconciler {
     store: JobStore,
