@@ -25,9 +25,10 @@ macro_rules! job_columns {
     () => {
         "id, tenant_id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
          timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key, \
-         callback_url"
+         callback_url, schedule"
     };
 }
+pub(crate) use job_columns;
 
 /// The statement that stores a job and its `submitted` event, binding
 /// `$1`–`$10` ([`bind_new_job`]); `$extra` adds CTEs over `inserted`.
@@ -167,6 +168,8 @@ pub struct JobFilter {
     pub finished_after: Option<DateTime<Utc>>,
     /// Only jobs that finished before this time.
     pub finished_before: Option<DateTime<Utc>>,
+    /// Only jobs this schedule enqueued.
+    pub schedule: Option<String>,
 }
 
 impl JobFilter {
@@ -186,6 +189,9 @@ impl JobFilter {
         }
         if let Some(before) = self.finished_before {
             query.push(" and finished_at < ").push_bind(before);
+        }
+        if let Some(schedule) = &self.schedule {
+            query.push(" and schedule = ").push_bind(schedule.clone());
         }
     }
 }

@@ -14,5 +14,6 @@ mod openapi;
 mod outage;
 mod publishing;
 mod rate_limits;
+mod schedules;
 mod tenants;
 mod timeouts;

@@ -2,4 +2,5 @@
 //! the dependency graph once for this crate.
 
 mod job_store;
+mod schedule_store;
 mod state_machine;

@@ -34,6 +34,9 @@ pub struct Stack {
     pub emulator_host: String,
     worker: Option<Child>,
     worker_port: u16,
+    /// Workers besides the one Pub/Sub pushes to, each on a port of its own:
+    /// they compete for the reconciler's leadership.
+    other_workers: Vec<Child>,
     database_url: String,
     /// Extra environment of the worker, over the defaults set in `start_worker`.
     worker_env: Vec<(String, String)>,
@@ -111,6 +114,7 @@ impl Stack {
             emulator_host,
             worker: None,
             worker_port: free_port(),
+            other_workers: Vec::new(),
             database_url,
             worker_env: Vec::new(),
         }
@@ -164,12 +168,31 @@ impl Stack {
         self.spawn_worker(&unreachable, "/healthz").await;
     }
 
+    /// Starts another worker process on a port of its own (Pub/Sub does not
+    /// push to it) and waits until it is ready; it competes for the
+    /// reconciler's leadership like any worker.
+    pub async fn start_another_worker(&mut self) {
+        let database_url = self.database_url.clone();
+        let child = self
+            .spawn_worker_at(&database_url, free_port(), "/readyz")
+            .await;
+        self.other_workers.push(child);
+    }
+
     async fn spawn_worker(&mut self, database_url: &str, ready_path: &str) {
+        let child = self
+            .spawn_worker_at(database_url, self.worker_port, ready_path)
+            .await;
+        self.worker = Some(child);
+    }
+
+    /// Starts a worker process listening on `port` and waits until `ready_path` answers.
+    async fn spawn_worker_at(&self, database_url: &str, port: u16, ready_path: &str) -> Child {
         let child = Command::new(env!("CARGO_BIN_EXE_worker"))
             .env("DATABASE_URL", database_url)
             .env("DATABASE_MAX_CONNECTIONS", "10")
             .env("HOST", "127.0.0.1")
-            .env("PORT", self.worker_port.to_string())
+            .env("PORT", port.to_string())
             .env("PUBSUB_EMULATOR_HOST", &self.emulator_host)
             .env("GOOGLE_CLOUD_PROJECT", pubsub_emulator::DEFAULT_PROJECT)
             .env("JOBS_TOPIC", JOBS_TOPIC)
@@ -190,8 +213,7 @@ impl Stack {
             .kill_on_drop(true)
             .spawn()
             .expect("worker starts");
-        self.worker = Some(child);
-        let ready = format!("http://127.0.0.1:{}{ready_path}", self.worker_port);
+        let ready = format!("http://127.0.0.1:{port}{ready_path}");
         tokio::time::timeout(GUARD, async {
             loop {
                 if let Ok(response) = self.client.get(&ready).send().await
@@ -204,6 +226,7 @@ impl Stack {
         })
         .await
         .expect("the worker becomes ready");
+        child
     }
 
     /// Kills the worker with SIGKILL: no shutdown, no outcome written.

@@ -10,6 +10,7 @@ mod job_types;
 mod lifecycle;
 mod outages;
 mod recovery;
+mod schedules;
 mod seed;
 mod soak;
 mod target;
