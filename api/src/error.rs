@@ -21,6 +21,9 @@ pub enum ApiError {
     /// No job type of that name for this tenant.
     #[error("no job type with that name")]
     JobTypeNotFound,
+    /// No schedule of that name for this tenant.
+    #[error("no schedule with that name")]
+    ScheduleNotFound,
     /// No route matches the path.
     #[error("no such endpoint; see /openapi.json")]
     NoRoute,
@@ -74,9 +77,10 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound | ApiError::JobTypeNotFound | ApiError::NoRoute => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NotFound
+            | ApiError::JobTypeNotFound
+            | ApiError::ScheduleNotFound
+            | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -95,7 +99,10 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) => "malformed-request",
             ApiError::Unauthorized => "unauthorized",
-            ApiError::NotFound | ApiError::JobTypeNotFound | ApiError::NoRoute => "not-found",
+            ApiError::NotFound
+            | ApiError::JobTypeNotFound
+            | ApiError::ScheduleNotFound
+            | ApiError::NoRoute => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload-too-large",

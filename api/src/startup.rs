@@ -7,7 +7,7 @@ use crate::rate_limit::TenantRateLimit;
 use crate::routes::app;
 use crate::settings::ApiSettings;
 use crate::state::AppState;
-use jobs_domain::{CallbackSecrets, JobStore, JobTypeStore, db};
+use jobs_domain::{CallbackSecrets, JobStore, JobTypeStore, ScheduleStore, db};
 use jobs_job_types::JobTypeCatalog;
 use jobs_runtime::settings::SettingError;
 use jobs_runtime::{JobPublisher, Metrics, Server, StartupError};
@@ -33,6 +33,7 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
         db::migrate(&pool).await?;
     }
     let jobs = JobStore::new(pool.clone());
+    let schedules = ScheduleStore::new(pool.clone());
     let job_types = JobTypeCatalog::new(JobTypeStore::new(pool.clone()), limits);
     let metrics = Metrics::new();
     let publisher =
@@ -42,6 +43,7 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
     let state = AppState {
         callback_secrets,
         jobs,
+        schedules,
         job_types,
         secret_box,
         publisher: publisher.clone(),

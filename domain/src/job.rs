@@ -89,10 +89,13 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     /// When the job reached a terminal status.
     pub finished_at: Option<DateTime<Utc>>,
-    /// The client's idempotency key, if it gave one.
+    /// The client's idempotency key, if it gave one; a scheduled job's is its
+    /// occurrence (`schedule:<name>:<slot in RFC 3339 UTC>`).
     pub idempotency_key: Option<String>,
     /// Where the finished job is POSTed when it ends, if anywhere.
     pub callback_url: Option<String>,
+    /// The name of the schedule that enqueued the job; null for submitted jobs.
+    pub schedule: Option<String>,
 }
 
 impl Job {

@@ -30,9 +30,10 @@ macro_rules! job_columns {
     () => {
         "id, tenant_id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
          timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key, \
-         callback_url"
+         callback_url, schedule"
     };
 }
+pub(crate) use job_columns;
 
 /// The columns a decision reads besides the job's, in every statement that
 /// reads a job for one (the row is `jobs` or a CTE over it).
@@ -183,6 +184,8 @@ pub struct JobFilter {
     pub finished_after: Option<DateTime<Utc>>,
     /// Only jobs that finished before this time.
     pub finished_before: Option<DateTime<Utc>>,
+    /// Only jobs this schedule enqueued.
+    pub schedule: Option<String>,
 }
 
 impl JobFilter {
@@ -202,6 +205,9 @@ impl JobFilter {
         }
         if let Some(before) = self.finished_before {
             query.push(" and finished_at < ").push_bind(before);
+        }
+        if let Some(schedule) = &self.schedule {
+            query.push(" and schedule = ").push_bind(schedule.clone());
         }
     }
 }

@@ -19,6 +19,8 @@ pub mod payload_key;
 pub mod rate_limit;
 pub mod retention;
 pub mod retry_strategy;
+pub mod schedule;
+pub mod schedule_store;
 pub mod state_machine;
 pub mod store_error;
 pub mod submission;
@@ -37,6 +39,10 @@ pub use payload_key::PayloadKey;
 pub use rate_limit::{RateLimit, WhenExceeded};
 pub use retention::{Retention, RetentionOverride};
 pub use retry_strategy::RetryStrategy;
+pub use schedule::{
+    CronSchedule, JobTemplate, Occurrence, Schedule, ScheduleDefinition, ScheduledJob,
+};
+pub use schedule_store::{DueSchedule, Enqueued, ScheduleStore};
 pub use state_machine::{
     Cause, DeadLetter, Deferral, DeferralPolicy, ErrorUpdate, JobEvent, JobState, Outcome,
     RequeuePolicy, Transition, TransitionError,

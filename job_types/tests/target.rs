@@ -153,6 +153,7 @@ fn job() -> Job {
         finished_at: None,
         idempotency_key: None,
         callback_url: None,
+        schedule: None,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod push_auth;
 pub mod push_envelope;
 pub mod reconciler;
 pub mod routes;
+pub mod scheduler;
 pub mod settings;
 pub mod startup;
 pub mod state;

@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use jobs_domain::schedule::{NAME_PATTERN, is_valid_name};
 use jobs_domain::{
     FailureReason, FieldError, Job, JobFilter, JobHistoryEntry, JobStatus, JobSubmission,
 };
@@ -148,6 +149,9 @@ struct ListQuery {
     /// Only jobs that finished before this time (RFC 3339).
     #[param(value_type = chrono::DateTime<chrono::Utc>, required = false)]
     finished_before: Option<String>,
+    /// Only jobs the schedule of this name enqueued.
+    #[param(pattern = r"^[a-z][a-z0-9._-]{0,99}$")]
+    schedule: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(value_type = u32, required = false, minimum = 1, maximum = 100)]
     limit: Option<String>,
@@ -273,6 +277,14 @@ async fn list_jobs(
     };
     let finished_after = time_param("finished_after", query.finished_after, &mut errors);
     let finished_before = time_param("finished_before", query.finished_before, &mut errors);
+    if let Some(schedule) = &query.schedule
+        && !is_valid_name(schedule)
+    {
+        errors.push(FieldError::new(
+            "schedule",
+            format!("must be a schedule's name, matching {NAME_PATTERN}"),
+        ));
+    }
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
@@ -282,6 +294,7 @@ async fn list_jobs(
         failure_reason,
         finished_after,
         finished_before,
+        schedule: query.schedule,
     };
     let page = state.jobs.list(tenant, &filter, limit, after).await?;
     Ok(Json(JobList {

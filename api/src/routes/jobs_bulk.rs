@@ -228,6 +228,7 @@ async fn retry_failed(
         failure_reason: filter.failure_reason,
         finished_after: filter.finished_after,
         finished_before: filter.finished_before,
+        schedule: None,
     };
     let (requeued, next) = state
         .jobs

@@ -6,6 +6,7 @@ mod job_types;
 mod jobs;
 mod jobs_bulk;
 mod metrics;
+mod schedules;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -14,6 +15,7 @@ use axum::middleware::from_fn;
 use axum::routing::get;
 use axum::{Json, Router};
 use jobs_domain::SubmissionLimits;
+use jobs_domain::schedule::schedule_schemas;
 use jobs_domain::submission::submission_schemas;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
@@ -122,6 +124,9 @@ impl Modify for ConfiguredLimits {
         components
             .schemas
             .extend(submission_schemas(&self.0, &payloads));
+        components
+            .schemas
+            .extend(schedule_schemas(&self.0, &payloads));
         components.schemas.insert(
             "JobTypeDefinition".to_owned(),
             jobs_job_types::definition_schema(&self.0),
@@ -140,6 +145,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(jobs_bulk::router())
         .merge(callback_secret::router())
         .merge(job_types::router())
+        .merge(schedules::router())
         .merge(health::router())
         .merge(metrics::router())
         .split_for_parts();

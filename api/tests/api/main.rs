@@ -15,5 +15,6 @@ mod openapi;
 mod outage;
 mod publishing;
 mod rate_limits;
+mod schedules;
 mod tenants;
 mod timeouts;

@@ -3,4 +3,5 @@
 
 mod concurrency;
 mod job_store;
+mod schedule_store;
 mod state_machine;

@@ -170,6 +170,7 @@ fn job_in(state: JobState, error: Option<&str>) -> Job {
         finished_at: None,
         idempotency_key: None,
         callback_url: None,
+        schedule: None,
     }
 }
 

@@ -37,6 +37,9 @@ pub struct Stack {
     worker_port: u16,
     /// Worker processes behind the balancer at `worker_port`, and their URLs.
     balanced: Vec<(Child, String)>,
+    /// Workers besides the one Pub/Sub pushes to, each on a port of its own:
+    /// they compete for the reconciler's leadership.
+    other_workers: Vec<Child>,
     database_url: String,
     /// Extra environment of the worker, over the defaults set in `start_worker`.
     worker_env: Vec<(String, String)>,
@@ -115,6 +118,7 @@ impl Stack {
             worker: None,
             worker_port: free_port(),
             balanced: Vec::new(),
+            other_workers: Vec::new(),
             database_url,
             worker_env: Vec::new(),
         }
@@ -188,6 +192,17 @@ impl Stack {
     pub async fn start_worker_without_database(&mut self) {
         let unreachable = format!("postgres://postgres@127.0.0.1:{}/jobs", free_port());
         self.spawn_worker(&unreachable, "/healthz").await;
+    }
+
+    /// Starts another worker process on a port of its own (Pub/Sub does not
+    /// push to it) and waits until it is ready; it competes for the
+    /// reconciler's leadership like any worker.
+    pub async fn start_another_worker(&mut self) {
+        let database_url = self.database_url.clone();
+        let child = self
+            .spawn_worker_at(&database_url, free_port(), "/readyz")
+            .await;
+        self.other_workers.push(child);
     }
 
     async fn spawn_worker(&mut self, database_url: &str, ready_path: &str) {

@@ -12,6 +12,7 @@ mod job_types;
 mod lifecycle;
 mod outages;
 mod recovery;
+mod schedules;
 mod seed;
 mod soak;
 mod target;
