@@ -8,6 +8,7 @@ use crate::job_store::job_columns;
 use crate::schedule::{Occurrence, Schedule, ScheduledJob, slot_key};
 use crate::store_error::StoreError;
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::time::Duration;
@@ -42,6 +43,15 @@ pub struct DueSchedule {
     pub next_run_at: DateTime<Utc>,
     /// The database's clock when it was read.
     pub now: DateTime<Utc>,
+    /// The type of the schedule's job; the enqueue is guarded by it.
+    pub job_type: String,
+    /// The payload of the schedule's job; the enqueue is guarded by it.
+    pub payload: Value,
+    /// The key value the job counts against when its type has a concurrency
+    /// limit (`DefinedType::concurrency_key` of `payload`), set by the
+    /// scheduler before the enqueue; not read from the database.
+    #[sqlx(default)]
+    pub concurrency_key: Option<String>,
 }
 
 /// What enqueueing an occurrence did.
@@ -199,7 +209,7 @@ impl ScheduleStore {
     /// through the partial index `schedules_due`.
     pub async fn due(&self, limit: u32) -> Result<Vec<DueSchedule>, StoreError> {
         Ok(sqlx::query_as::<_, DueSchedule>(
-            "select tenant_id, name, cron, timezone, next_run_at, now() as now
+            "select tenant_id, name, cron, timezone, next_run_at, now() as now, job_type, payload
              from schedules
              where not paused and next_run_at <= now()
              order by next_run_at
@@ -224,7 +234,8 @@ impl ScheduleStore {
 
     /// Enqueues the job of `due`'s occurrence and moves the schedule on, in
     /// one statement guarded by the schedule as read (unpaused, the same
-    /// `next_run_at`), whose row it locks.
+    /// `next_run_at`, job type and payload), whose row it locks. The job
+    /// carries `due.concurrency_key`.
     ///
     /// The job's idempotency key is the occurrence's slot ([`slot_key`]), so
     /// a slot repeated by a new leader (the last one stored the job and
@@ -253,12 +264,14 @@ impl ScheduleStore {
                 select tenant_id, name, job_type, payload, max_attempts, timeout_seconds
                 from schedules
                 where tenant_id = $1 and name = $2 and next_run_at = $3 and not paused
+                  and job_type = $11 and payload = $12
                 for update
             ), inserted as (
                 insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
-                                  timeout_seconds, run_at, idempotency_key, request_hash, schedule)
+                                  timeout_seconds, run_at, idempotency_key, request_hash, schedule,
+                                  concurrency_key)
                 select $4, tenant_id, job_type, 'pending', payload, 0, max_attempts,
-                       timeout_seconds, $5, $6, $7, name
+                       timeout_seconds, $5, $6, $7, name, $10
                 from schedule
                 on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
                 returning *
@@ -292,6 +305,9 @@ impl ScheduleStore {
         .bind(&request_hash)
         .bind(occurrence.next)
         .bind(&detail)
+        .bind(due.concurrency_key.as_deref())
+        .bind(&due.job_type)
+        .bind(&due.payload)
         .fetch_one(&self.pool)
         .await?;
         if row.try_get::<bool, _>("created")? {

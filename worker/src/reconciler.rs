@@ -8,6 +8,7 @@
 use crate::scheduler::Scheduler;
 use crate::settings::{ReconcilerSettings, RetentionSettings};
 use jobs_domain::{JobStore, ScheduleStore, StoreError};
+use jobs_job_types::JobTypeCatalog;
 use jobs_runtime::{JobPublisher, Metrics};
 use sqlx::{Connection, PgConnection};
 use std::future::Future;
@@ -34,15 +35,21 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// A reconciler over `store`, publishing with `publisher`; deletions are counted in `metrics`.
+    /// A reconciler over `store`, publishing with `publisher`; deletions are
+    /// counted in `metrics`; `job_types` gives scheduled jobs their concurrency key.
     pub fn new(
         store: JobStore,
         publisher: JobPublisher,
         settings: ReconcilerSettings,
         retention: RetentionSettings,
         metrics: Metrics,
+        job_types: JobTypeCatalog,
     ) -> Self {
-        let scheduler = Scheduler::new(ScheduleStore::new(store.pool().clone()), publisher.clone());
+        let scheduler = Scheduler::new(
+            ScheduleStore::new(store.pool().clone()),
+            publisher.clone(),
+            job_types,
+        );
         Reconciler {
             store,
             publisher,

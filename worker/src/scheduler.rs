@@ -14,6 +14,7 @@
 //! (`CronSchedule::due` says why).
 
 use jobs_domain::{CronSchedule, DueSchedule, Enqueued, ScheduleStore, StoreError};
+use jobs_job_types::JobTypeCatalog;
 use jobs_runtime::JobPublisher;
 use std::time::Duration;
 
@@ -25,12 +26,18 @@ const BATCH_SIZE: u32 = 100;
 pub struct Scheduler {
     store: ScheduleStore,
     publisher: JobPublisher,
+    job_types: JobTypeCatalog,
 }
 
 impl Scheduler {
-    /// A scheduler over `store`, publishing new jobs with `publisher`.
-    pub fn new(store: ScheduleStore, publisher: JobPublisher) -> Self {
-        Scheduler { store, publisher }
+    /// A scheduler over `store`, publishing new jobs with `publisher`;
+    /// `job_types` gives the concurrency key of a tenant's type's jobs.
+    pub fn new(store: ScheduleStore, publisher: JobPublisher, job_types: JobTypeCatalog) -> Self {
+        Scheduler {
+            store,
+            publisher,
+            job_types,
+        }
     }
 
     /// One pass: enqueues the job of every due occurrence (a batch at most)
@@ -72,6 +79,15 @@ impl Scheduler {
             return Ok(());
         };
         let slot = occurrence.slot;
+        // The key value its job counts against, as a submit would store it
+        // (the template was checked as a submit when the schedule was put).
+        let mut due = due.clone();
+        if jobs_job_types::check_name(&due.job_type).is_ok()
+            && let Some(defined) = self.job_types.get(due.tenant, &due.job_type).await?
+        {
+            due.concurrency_key = defined.concurrency_key(&due.payload).map(|(_, key)| key);
+        }
+        let due = &due;
         match self.store.enqueue(due, occurrence).await? {
             Enqueued::Created(job) => {
                 tracing::info!(tenant = %due.tenant, schedule = %due.name, %slot, job_id = %job.id,

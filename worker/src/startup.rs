@@ -66,6 +66,7 @@ pub async fn build_with(
         settings.reconciler,
         settings.retention,
         metrics.clone(),
+        job_types.clone(),
     );
     let state = AppState {
         jobs,

@@ -181,3 +181,56 @@ async fn another_accounts_jobs_run_while_one_account_holds_its_slot(pool: PgPool
     assert_eq!(stack.target.runs("a").most_at_once, 1);
     assert_eq!(stack.target.runs("b").calls, 2);
 }
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_scheduled_job_of_a_limited_type_waits_for_its_keys_slot(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    define_limited_type(&stack).await;
+    let held = stack
+        .submit(&job(json!({"account_id": "s", "hold": "s"})))
+        .await;
+    eventually("the held job runs", async || {
+        stack.target.runs("s").running == 1
+    })
+    .await;
+    let created = stack
+        .client
+        .put(format!("{}/v1/schedules/sync-s", stack.api))
+        .bearer_auth(&stack.api_key)
+        .json(&json!({"cron": "* * * * * *", "timezone": "UTC",
+                      "job": {"type": TYPE, "payload": {"account_id": "s", "ms": 1}}}))
+        .send()
+        .await
+        .expect("put schedule");
+    assert_eq!(created.status(), 201);
+
+    // The schedule's first job is deferred while the held one holds the slot.
+    let scheduled = async || -> Vec<String> {
+        let listed = stack.get("/v1/jobs?schedule=sync-s&limit=100").await;
+        listed["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .filter_map(|job| job["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    eventually("a scheduled job is deferred", async || {
+        for id in scheduled().await {
+            if has_event(&stack, &id, "deferred").await {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(stack.target.runs("s").calls, 1, "no scheduled job ran");
+    assert_eq!(stack.post("/v1/schedules/sync-s/pause").await, 200);
+
+    stack.target.open("s");
+    stack.finished(&held).await;
+    for id in scheduled().await {
+        let job = stack.finished(&id).await;
+        assert_eq!(job["status"], "completed", "{job}");
+    }
+    assert_eq!(stack.target.runs("s").most_at_once, 1);
+}
