@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 /// The internal type of callback jobs; no tenant may submit or define it.
 pub const CALLBACK_JOB_TYPE: &str = "callback";
 
+/// Attempts a callback gets: Pub/Sub's backoff spreads them over about an hour.
+pub const CALLBACK_MAX_ATTEMPTS: i32 = 10;
+
+/// Longest one callback request may take.
+pub const CALLBACK_TIMEOUT_SECONDS: i32 = 30;
+
 /// A callback job's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallbackPayload {

@@ -10,6 +10,7 @@
 //! ([`JobStore::insert_rate_limited`]) and the claim of a job whose type
 //! limits how many of its jobs per key run at once ([`JobStore::claim`]).
 
+use crate::callback::{CALLBACK_JOB_TYPE, CALLBACK_MAX_ATTEMPTS, CALLBACK_TIMEOUT_SECONDS};
 use crate::failure_reason::FailureReason;
 use crate::job::{Idempotency, Job, JobId, NewJob, TenantId};
 use crate::job_history::JobHistoryEntry;
@@ -23,6 +24,7 @@ use crate::state_machine::{
 use crate::store_error::StoreError;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The columns of [`Job`], in one place so every query returns the same shape.
@@ -156,10 +158,25 @@ fn replay_or_conflict(job: Job, hash: &[u8], idem: &Idempotency) -> Result<Submi
     }
 }
 
+/// Told of every job a state change creates as its side effect (a
+/// completion callback), with its `updated_at`, once it is committed; the
+/// owner publishes it. Without one, the reconciler does after its grace.
+pub type OnCreated = Arc<dyn Fn(&JobMessage, DateTime<Utc>) + Send + Sync>;
+
 /// Reads and changes jobs in PostgreSQL.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JobStore {
     pool: PgPool,
+    on_created: Option<OnCreated>,
+}
+
+impl std::fmt::Debug for JobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobStore")
+            .field("pool", &self.pool)
+            .field("on_created", &self.on_created.is_some())
+            .finish()
+    }
 }
 
 /// The answer to a submit.
@@ -332,7 +349,18 @@ const DECIDE_TRIES: usize = 5;
 impl JobStore {
     /// A store over `pool`.
     pub fn new(pool: PgPool) -> Self {
-        JobStore { pool }
+        JobStore {
+            pool,
+            on_created: None,
+        }
+    }
+
+    /// The same store, telling `on_created` of the jobs its changes create.
+    pub fn on_created(self, on_created: OnCreated) -> Self {
+        JobStore {
+            on_created: Some(on_created),
+            ..self
+        }
     }
 
     /// The pool, for health checks.
@@ -1165,7 +1193,10 @@ impl JobStore {
         transition: &Transition,
         version: Option<DateTime<Utc>>,
     ) -> Result<Option<Job>, StoreError> {
-        let saved = sqlx::query_as::<_, Job>(concat!(
+        use sqlx::{FromRow, Row};
+        // A job that ends with a callback_url enqueues its callback in the same statement.
+        let callback = JobId::new();
+        let row = sqlx::query(concat!(
             "with updated as (
                 update jobs set
                     status = $5, attempts = $6, max_attempts = $7,
@@ -1188,10 +1219,20 @@ impl JobStore {
             ), recorded as (
                 insert into job_events (job_id, from_status, to_status, event, attempt, detail)
                 select id, $3, status, $13, attempts, $14 from updated where $20
+            ), callback as (
+                insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
+                                  timeout_seconds, run_at)
+                select $22, tenant_id, $23, 'pending',
+                       jsonb_build_object('url', callback_url, 'job_id', id), 0, $24, $25, now()
+                from updated where $10 and callback_url is not null
+                returning id
+            ), callback_recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt)
+                select id, null, 'pending', 'submitted', 0 from callback
             )
             select ",
             job_columns!(),
-            " from updated"
+            ", (select id from callback) as callback_id from updated"
         ))
         .bind(job.id)
         .bind(tenant)
@@ -1217,9 +1258,26 @@ impl JobStore {
         .bind(transition.deferrals)
         .bind(transition.recorded)
         .bind(version)
+        .bind(callback)
+        .bind(CALLBACK_JOB_TYPE)
+        .bind(CALLBACK_MAX_ATTEMPTS)
+        .bind(CALLBACK_TIMEOUT_SECONDS)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(saved)
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let saved = Job::from_row(&row)?;
+        let created: Option<JobId> = row.try_get("callback_id")?;
+        if let (Some(job_id), Some(on_created)) = (created, &self.on_created) {
+            let message = JobMessage {
+                job_id,
+                job_type: CALLBACK_JOB_TYPE.to_owned(),
+            };
+            // Created by the same statement, so at the same `now()`.
+            on_created(&message, saved.updated_at);
+        }
+        Ok(Some(saved))
     }
 
     /// Applies many decided transitions of one tenant's jobs, with their

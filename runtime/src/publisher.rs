@@ -81,17 +81,24 @@ impl JobPublisher {
 
     /// Starts publishing `job` and returns at once; the outcome is recorded in the background.
     pub fn hand_off(&self, job: &Job) {
-        let message = match message_for(job) {
+        self.hand_off_message(&JobMessage::from(job), job.updated_at);
+    }
+
+    /// As [`JobPublisher::hand_off`], for a job known by its message and its
+    /// `updated_at` (`version`): a job another statement created, such as a
+    /// completion callback.
+    pub fn hand_off_message(&self, message: &JobMessage, version: DateTime<Utc>) {
+        let id = message.job_id;
+        let message = match encode(message) {
             Ok(message) => message,
             Err(err) => {
-                tracing::error!(job_id = %job.id, error = %err, "cannot encode job message; the reconciler will retry");
+                tracing::error!(job_id = %id, error = %err, "cannot encode job message; the reconciler will retry");
                 return;
             }
         };
         let publish = self.publisher.publish(message);
         let confirmed = self.confirmed.clone();
         let metrics = self.metrics.clone();
-        let (id, version) = (job.id, job.updated_at);
         self.in_flight.spawn(async move {
             let result = publish.await;
             metrics.published(result.is_ok());

@@ -5,8 +5,10 @@
 //! keeps coming back without an attempt running).
 
 use crate::answer::{AckReason, Answer, NackReason};
+use crate::callback;
 use crate::push_envelope::PushEnvelope;
 use crate::state::AppState;
+use jobs_domain::callback::CALLBACK_JOB_TYPE;
 use jobs_domain::retry_strategy::MAX_RETRY_DELAY_SECONDS;
 use jobs_domain::{
     Claim, Job, JobMessage, JobStatus, Outcome, Recorded, RetryStrategy, StoreError,
@@ -251,10 +253,17 @@ pub fn run_limit(job: &Job, job_max_timeout: Duration) -> Duration {
 enum Handler {
     Runner(Arc<dyn Runner>, Job),
     Target(Arc<DefinedType>, Job),
+    Callback(Job),
 }
 
 /// Finds what runs `job`, and how its retryable failures are retried.
 async fn find(state: &AppState, job: &Job) -> Result<Option<(Handler, RetryStrategy)>, StoreError> {
+    if job.job_type == CALLBACK_JOB_TYPE {
+        return Ok(Some((
+            Handler::Callback(job.clone()),
+            RetryStrategy::Pubsub,
+        )));
+    }
     if let Some(runner) = state.registry.get(&job.job_type) {
         return Ok(Some((
             Handler::Runner(runner, job.clone()),
@@ -327,6 +336,7 @@ async fn run(state: &AppState, job: &Job, limit: Duration) -> Outcome {
             match handler {
                 Handler::Runner(runner, job) => runner.run(&job).await,
                 Handler::Target(defined, job) => call_target(&owned, &defined, &job, limit).await,
+                Handler::Callback(job) => callback::send(&owned, &job, limit).await,
             }
         }
         .in_current_span(),

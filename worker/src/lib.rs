@@ -3,6 +3,7 @@
 //! runs its job type under the job's timeout and records the outcome.
 
 pub mod answer;
+pub mod callback;
 pub mod cli;
 pub mod delivery;
 pub mod error;

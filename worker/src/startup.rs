@@ -6,7 +6,7 @@ use crate::reconciler::Reconciler;
 use crate::routes::app;
 use crate::settings::WorkerSettings;
 use crate::state::AppState;
-use jobs_domain::{JobStore, JobTypeStore};
+use jobs_domain::{CallbackSecrets, JobStore, JobTypeStore};
 use jobs_job_types::{GoogleIdTokens, JobTypeCatalog, Registry, TargetCaller};
 use jobs_runtime::settings::SettingError;
 use jobs_runtime::{JobPublisher, Metrics, Server, StartupError};
@@ -55,11 +55,17 @@ pub async fn build_with(
             None
         }
     };
-    let jobs = JobStore::new(pool.clone());
+    let base = JobStore::new(pool.clone());
+    let callback_secrets = CallbackSecrets::new(pool.clone());
     let job_types = JobTypeCatalog::new(JobTypeStore::new(pool), limits);
     let metrics = Metrics::new();
     let publisher =
-        JobPublisher::new(&settings.server.pubsub, jobs.clone(), metrics.clone()).await?;
+        JobPublisher::new(&settings.server.pubsub, base.clone(), metrics.clone()).await?;
+    // Jobs a change creates (callbacks) are published as soon as they are committed.
+    let jobs = base.on_created({
+        let publisher = publisher.clone();
+        Arc::new(move |message, version| publisher.hand_off_message(message, version))
+    });
     let reconciler = Reconciler::new(
         jobs.clone(),
         publisher.clone(),
@@ -69,6 +75,7 @@ pub async fn build_with(
         job_types.clone(),
     );
     let state = AppState {
+        callback_secrets,
         jobs,
         registry: Arc::new(registry),
         job_types,

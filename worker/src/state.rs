@@ -1,7 +1,7 @@
 //! The state every route shares, built once from the settings.
 
 use crate::push_auth::PushVerifier;
-use jobs_domain::{DeferralPolicy, JobStore, RequeuePolicy};
+use jobs_domain::{CallbackSecrets, DeferralPolicy, JobStore, RequeuePolicy};
 use jobs_job_types::{JobTypeCatalog, Registry, SecretBox, TargetCaller};
 use jobs_runtime::Metrics;
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use std::time::Duration;
 pub struct AppState {
     /// The job store.
     pub jobs: JobStore,
+    /// The tenants' sealed callback secrets, which sign their callbacks.
+    pub callback_secrets: CallbackSecrets,
     /// The runnable job types by name.
     pub registry: Arc<Registry>,
     /// The tenants' own job types, cached.

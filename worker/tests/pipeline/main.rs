@@ -3,6 +3,7 @@
 //! PostgreSQL, and an HTTP target the `http` jobs call.
 
 mod balancer;
+mod callbacks;
 mod chaos;
 mod concurrency;
 mod delivery;
