@@ -607,11 +607,11 @@ pub fn definition_schema(limits: &SubmissionLimits) -> RefOr<Schema> {
 
 /// A limit's `key`: a JSON pointer into the payload.
 fn payload_key_schema() -> ObjectBuilder {
-    use jobs_domain::payload_key::MAX_POINTER_BYTES;
+    use jobs_domain::payload_key::MAX_POINTER_CHARS;
     ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(r"^(/([^~\x00-\x1f\x7f-\x9f]|~[01])*)+$"))
-        .max_length(Some(MAX_POINTER_BYTES))
+        .max_length(Some(MAX_POINTER_CHARS))
         .description(Some(
             "A JSON pointer into the payload (`/user_id`) whose value the limit is kept per; \
              absent: one limit for the whole type. Payloads without it are refused.",

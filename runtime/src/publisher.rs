@@ -99,18 +99,8 @@ impl JobPublisher {
         let publish = self.publisher.publish(message);
         let confirmed = self.confirmed.clone();
         let metrics = self.metrics.clone();
-        self.in_flight.spawn(async move {
-            let result = publish.await;
-            metrics.published(result.is_ok());
-            match result {
-                Ok(_) => {
-                    let _ = confirmed.send(Confirmation::Published(id, version));
-                }
-                Err(err) => {
-                    tracing::warn!(job_id = %id, error = %err, "publish failed; the reconciler will publish the job");
-                }
-            }
-        });
+        self.in_flight
+            .spawn(async move { settle(publish, id, version, &confirmed, &metrics).await });
     }
 
     /// Starts publishing every job in one background task and returns at
@@ -133,16 +123,7 @@ impl JobPublisher {
         let metrics = self.metrics.clone();
         self.in_flight.spawn(async move {
             for (id, version, publish) in publishes {
-                let result = publish.await;
-                metrics.published(result.is_ok());
-                match result {
-                    Ok(_) => {
-                        let _ = confirmed.send(Confirmation::Published(id, version));
-                    }
-                    Err(err) => {
-                        tracing::warn!(job_id = %id, error = %err, "publish failed; the reconciler will publish the job");
-                    }
-                }
+                settle(publish, id, version, &confirmed, &metrics).await;
             }
         });
     }
@@ -183,6 +164,27 @@ impl JobPublisher {
         let (written, confirmations_written) = oneshot::channel();
         if self.confirmed.send(Confirmation::Barrier(written)).is_ok() {
             let _ = confirmations_written.await;
+        }
+    }
+}
+
+/// Awaits one hand-off's publish, counts it, and queues its confirmation;
+/// a failed one is left to the reconciler.
+async fn settle<T, E: std::fmt::Display>(
+    publish: impl Future<Output = Result<T, E>>,
+    id: JobId,
+    version: DateTime<Utc>,
+    confirmed: &mpsc::UnboundedSender<Confirmation>,
+    metrics: &Metrics,
+) {
+    let result = publish.await;
+    metrics.published(result.is_ok());
+    match result {
+        Ok(_) => {
+            let _ = confirmed.send(Confirmation::Published(id, version));
+        }
+        Err(err) => {
+            tracing::warn!(job_id = %id, error = %err, "publish failed; the reconciler will publish the job");
         }
     }
 }
