@@ -21,6 +21,9 @@ pub enum ApiError {
     /// No job type of that name for this tenant.
     #[error("no job type with that name")]
     JobTypeNotFound,
+    /// No schedule of that name for this tenant.
+    #[error("no schedule with that name")]
+    ScheduleNotFound,
     /// No route matches the path.
     #[error("no such endpoint; see /openapi.json")]
     NoRoute,
@@ -74,9 +77,10 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound | ApiError::JobTypeNotFound | ApiError::NoRoute => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NotFound
+            | ApiError::JobTypeNotFound
+            | ApiError::ScheduleNotFound
+            | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -95,7 +99,10 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) => "malformed-request",
             ApiError::Unauthorized => "unauthorized",
-            ApiError::NotFound | ApiError::JobTypeNotFound | ApiError::NoRoute => "not-found",
+            ApiError::NotFound
+            | ApiError::JobTypeNotFound
+            | ApiError::ScheduleNotFound
+            | ApiError::NoRoute => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
@@ -114,7 +121,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Transition(refused) => ApiError::Conflict(refused.to_string()),
-            conflict @ StoreError::IdempotencyConflict(_) => {
+            conflict @ (StoreError::IdempotencyConflict(_) | StoreError::BatchConflicts(_)) => {
                 ApiError::Conflict(conflict.to_string())
             }
             StoreError::Unavailable(_) | StoreError::Contended => ApiError::Unavailable,

@@ -60,7 +60,7 @@ fn is_json(content_type: &str) -> bool {
 }
 
 /// The field a serde error is about; a missing field is reported at the parent, so name it.
-fn field_of(path: &str, message: &str) -> String {
+pub(crate) fn field_of(path: &str, message: &str) -> String {
     let missing = message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.split_once('`'))

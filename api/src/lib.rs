@@ -11,3 +11,4 @@ pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod submission;

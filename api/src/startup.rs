@@ -8,11 +8,12 @@ use crate::rate_limit::TenantRateLimit;
 use crate::routes::app;
 use crate::settings::ApiSettings;
 use crate::state::AppState;
-use jobs_domain::{JobStore, JobTypeStore, db};
+use jobs_domain::{CallbackSecrets, JobStore, JobTypeStore, ScheduleStore, db};
 use jobs_job_types::JobTypeCatalog;
 use jobs_runtime::settings::SettingError;
 use jobs_runtime::{JobPublisher, Metrics, Server, StartupError};
 use sqlx::PgPool;
+use std::sync::Arc;
 
 /// Checks the settings, builds the state and binds the listener: what `api` runs.
 pub async fn build(settings: &ApiSettings) -> Result<Server, StartupError> {
@@ -33,15 +34,24 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
     if settings.migrate_on_start {
         db::migrate(&pool).await?;
     }
-    let jobs = JobStore::new(pool.clone());
+    let base = JobStore::new(pool.clone());
+    let schedules = ScheduleStore::new(pool.clone());
     let job_types = JobTypeCatalog::new(JobTypeStore::new(pool.clone()), limits);
     let metrics = Metrics::new();
     let publisher =
-        JobPublisher::new(&settings.server.pubsub, jobs.clone(), metrics.clone()).await?;
+        JobPublisher::new(&settings.server.pubsub, base.clone(), metrics.clone()).await?;
+    // Jobs a change creates (callbacks) are published as soon as they are committed.
+    let jobs = base.on_created({
+        let publisher = publisher.clone();
+        Arc::new(move |message, version| publisher.hand_off_message(message, version))
+    });
+    let callback_secrets = CallbackSecrets::new(pool.clone());
     let api_keys = ApiKeys::new(pool.clone(), settings.requests.api_key_cache);
     let waiters = JobWaiters::new(metrics.clone());
     let state = AppState {
+        callback_secrets,
         jobs,
+        schedules,
         job_types,
         secret_box,
         publisher: publisher.clone(),

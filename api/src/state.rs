@@ -3,7 +3,7 @@
 use crate::auth::ApiKeys;
 use crate::job_waiters::JobWaiters;
 use crate::rate_limit::TenantRateLimit;
-use jobs_domain::{JobStore, SubmissionLimits};
+use jobs_domain::{CallbackSecrets, JobStore, ScheduleStore, SubmissionLimits};
 use jobs_job_types::{JobTypeCatalog, SecretBox};
 use jobs_runtime::{JobPublisher, Metrics};
 use std::time::Duration;
@@ -13,6 +13,10 @@ use std::time::Duration;
 pub struct AppState {
     /// The job store.
     pub jobs: JobStore,
+    /// The tenants' sealed callback secrets.
+    pub callback_secrets: CallbackSecrets,
+    /// The tenants' periodic schedules.
+    pub schedules: ScheduleStore,
     /// The tenants' own job types, cached.
     pub job_types: JobTypeCatalog,
     /// Seals HMAC secrets; `None` without JOB_TYPE_SECRETS_KEY.

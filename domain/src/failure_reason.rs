@@ -11,11 +11,16 @@ use utoipa::ToSchema;
 pub enum FailureReason {
     /// The handler failed in a way no retry can fix.
     PermanentError,
-    /// The last attempt failed (a retryable error, a timeout, or a lease that expired).
+    /// The last attempt failed with a retryable error.
     AttemptsExhausted,
+    /// The last attempt ran out of time: the handler's timeout, or a lease
+    /// that expired without an outcome (its worker died).
+    TimedOut,
     /// Pub/Sub kept dead-lettering the job without an attempt running, or
     /// dead-lettered it with its attempts spent.
     DeadLettered,
+    /// The job's type was deleted (or never had a handler) before it ran.
+    TypeDeleted,
 }
 
 impl FailureReason {
@@ -25,7 +30,24 @@ impl FailureReason {
             FailureReason::PermanentError => "permanent_error",
             FailureReason::AttemptsExhausted => "attempts_exhausted",
             FailureReason::DeadLettered => "dead_lettered",
+            FailureReason::TimedOut => "timed_out",
+            FailureReason::TypeDeleted => "type_deleted",
         }
+    }
+}
+
+impl std::str::FromStr for FailureReason {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        use FailureReason::*;
+        [PermanentError, AttemptsExhausted, TimedOut, DeadLettered, TypeDeleted]
+            .into_iter()
+            .find(|reason| reason.as_str() == name)
+            .ok_or_else(|| {
+                "must be one of permanent_error, attempts_exhausted, timed_out, dead_lettered, type_deleted"
+                    .to_owned()
+            })
     }
 }
 

@@ -89,8 +89,13 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     /// When the job reached a terminal status.
     pub finished_at: Option<DateTime<Utc>>,
-    /// The client's idempotency key, if it gave one.
+    /// The client's idempotency key, if it gave one; a scheduled job's is its
+    /// occurrence (`schedule:<name>:<slot in RFC 3339 UTC>`).
     pub idempotency_key: Option<String>,
+    /// Where the finished job is POSTed when it ends, if anywhere.
+    pub callback_url: Option<String>,
+    /// The name of the schedule that enqueued the job; null for submitted jobs.
+    pub schedule: Option<String>,
 }
 
 impl Job {
@@ -119,6 +124,13 @@ pub struct NewJob {
     pub run_at: Option<DateTime<Utc>>,
     /// The idempotency key and the fingerprint of the request it came with.
     pub idempotency: Option<Idempotency>,
+    /// Where the finished job is POSTed when it ends.
+    pub callback_url: Option<String>,
+    /// The key value the job counts against under its type's concurrency
+    /// limit (`DefinedType::concurrency_key`; `""` for a limit without a
+    /// key), `None` for a type without a limit. Set after validation, so it
+    /// is no part of the request's fingerprint.
+    pub concurrency_key: Option<String>,
 }
 
 /// An idempotency key with the fingerprint of the request that used it.

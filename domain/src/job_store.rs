@@ -5,37 +5,57 @@
 //! `job_events` entry, guarded by the state the decision was made on: the
 //! history and the job never disagree, no transition happens that the domain
 //! refuses, and a decision made on a state that has since changed writes
-//! nothing. No statement here runs inside an explicit transaction.
+//! nothing. No state change runs inside an explicit transaction; two writes
+//! that must count others' first do: the submit of a rate-limited job
+//! ([`JobStore::insert_rate_limited`]) and the claim of a job whose type
+//! limits how many of its jobs per key run at once ([`JobStore::claim`]).
 
+use crate::callback::{CALLBACK_JOB_TYPE, CALLBACK_MAX_ATTEMPTS, CALLBACK_TIMEOUT_SECONDS};
+use crate::failure_reason::FailureReason;
 use crate::job::{Idempotency, Job, JobId, NewJob, TenantId};
 use crate::job_history::JobHistoryEntry;
 use crate::job_message::JobMessage;
 use crate::job_status::JobStatus;
 use crate::rate_limit::{Admission, RateLimit};
 use crate::retention::Retention;
-use crate::state_machine::{Cause, DeadLetter, ErrorUpdate, Outcome, RequeuePolicy, Transition};
+use crate::state_machine::{
+    Cause, DeadLetter, Deferral, DeferralPolicy, ErrorUpdate, Outcome, RequeuePolicy, Transition,
+};
 use crate::store_error::StoreError;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The columns of [`Job`], in one place so every query returns the same shape.
 macro_rules! job_columns {
     () => {
         "id, tenant_id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
-         timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key"
+         timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key, \
+         callback_url, schedule"
+    };
+}
+pub(crate) use job_columns;
+
+/// The columns a decision reads besides the job's, in every statement that
+/// reads a job for one (the row is `jobs` or a CTE over it).
+macro_rules! decision_columns {
+    () => {
+        "dead_letters, concurrency_key, deferrals, \
+         extract(epoch from now() - deferred_event_at)::float8 as since_deferred_event"
     };
 }
 
 /// The statement that stores a job and its `submitted` event, binding
-/// `$1`–`$9` ([`bind_new_job`]); `$extra` adds CTEs over `inserted`.
+/// `$1`–`$11` ([`bind_new_job`]); `$extra` adds CTEs over `inserted`.
 macro_rules! insert_job {
     ($extra:literal) => {
         concat!(
             "with inserted as (
                 insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
-                                  timeout_seconds, run_at, idempotency_key, request_hash)
-                values ($1, $2, $3, 'pending', $4, 0, $5, $6, coalesce($7, now()), $8, $9)
+                                  timeout_seconds, run_at, idempotency_key, request_hash, callback_url,
+                                  concurrency_key)
+                values ($1, $2, $3, 'pending', $4, 0, $5, $6, coalesce($7, now()), $8, $9, $10, $11)
                 on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
                 returning *
             ), recorded as (
@@ -52,7 +72,7 @@ macro_rules! insert_job {
 
 type JobQuery<'q> = sqlx::query::QueryAs<'q, Postgres, Job, sqlx::postgres::PgArguments>;
 
-/// Binds `$1`–`$9` of [`insert_job`].
+/// Binds `$1`–`$11` of [`insert_job`].
 fn bind_new_job<'q>(
     query: JobQuery<'q>,
     id: JobId,
@@ -73,6 +93,8 @@ fn bind_new_job<'q>(
         .bind(new.run_at)
         .bind(key)
         .bind(hash)
+        .bind(new.callback_url.as_deref())
+        .bind(new.concurrency_key.as_deref())
 }
 
 /// The job stored under a tenant's idempotency key, with its request's fingerprint.
@@ -97,6 +119,33 @@ async fn find_by_key<'c>(
     }
 }
 
+/// The jobs stored under any of a tenant's idempotency keys, by key, with
+/// their requests' fingerprints.
+async fn find_by_keys(
+    pool: &PgPool,
+    tenant: TenantId,
+    keys: &[&str],
+) -> Result<std::collections::HashMap<String, (Job, Vec<u8>)>, StoreError> {
+    use sqlx::{FromRow, Row};
+    let rows = sqlx::query(concat!(
+        "select ",
+        job_columns!(),
+        ", request_hash from jobs where tenant_id = $1 and idempotency_key = any($2)"
+    ))
+    .bind(tenant)
+    .bind(keys)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let job = Job::from_row(row)?;
+            let key = job.idempotency_key.clone().unwrap_or_default();
+            Ok((key, (job, row.try_get("request_hash")?)))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}
+
 /// A replay when the stored request is the same as this one, else a conflict.
 fn replay_or_conflict(job: Job, hash: &[u8], idem: &Idempotency) -> Result<Submitted, StoreError> {
     if hash == idem.request_hash.as_slice() {
@@ -109,10 +158,25 @@ fn replay_or_conflict(job: Job, hash: &[u8], idem: &Idempotency) -> Result<Submi
     }
 }
 
+/// Told of every job a state change creates as its side effect (a
+/// completion callback), with its `updated_at`, once it is committed; the
+/// owner publishes it. Without one, the reconciler does after its grace.
+pub type OnCreated = Arc<dyn Fn(&JobMessage, DateTime<Utc>) + Send + Sync>;
+
 /// Reads and changes jobs in PostgreSQL.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JobStore {
     pool: PgPool,
+    on_created: Option<OnCreated>,
+}
+
+impl std::fmt::Debug for JobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobStore")
+            .field("pool", &self.pool)
+            .field("on_created", &self.on_created.is_some())
+            .finish()
+    }
 }
 
 /// The answer to a submit.
@@ -131,6 +195,38 @@ pub struct JobFilter {
     pub status: Option<JobStatus>,
     /// Only jobs of this type.
     pub job_type: Option<String>,
+    /// Only failed jobs that failed for this reason.
+    pub failure_reason: Option<FailureReason>,
+    /// Only jobs that finished at or after this time.
+    pub finished_after: Option<DateTime<Utc>>,
+    /// Only jobs that finished before this time.
+    pub finished_before: Option<DateTime<Utc>>,
+    /// Only jobs this schedule enqueued.
+    pub schedule: Option<String>,
+}
+
+impl JobFilter {
+    /// Adds this filter's conditions to a query over `jobs`.
+    fn push_conditions(&self, query: &mut QueryBuilder<'_, Postgres>) {
+        if let Some(status) = self.status {
+            query.push(" and status = ").push_bind(status);
+        }
+        if let Some(job_type) = &self.job_type {
+            query.push(" and type = ").push_bind(job_type.clone());
+        }
+        if let Some(reason) = self.failure_reason {
+            query.push(" and failure_reason = ").push_bind(reason);
+        }
+        if let Some(after) = self.finished_after {
+            query.push(" and finished_at >= ").push_bind(after);
+        }
+        if let Some(before) = self.finished_before {
+            query.push(" and finished_at < ").push_bind(before);
+        }
+        if let Some(schedule) = &self.schedule {
+            query.push(" and schedule = ").push_bind(schedule.clone());
+        }
+    }
 }
 
 /// One page of a newest-first listing.
@@ -155,6 +251,11 @@ pub enum Claim {
     Busy(Job),
     /// The job is pending but its `run_at` has not come: ack; it is published again when due.
     NotDue(Job),
+    /// The job's type limits how many of its jobs with the job's key value
+    /// run at once, and that many run: the job did not run and is pending
+    /// again, published after a short delay, with no attempt spent. Ack: a
+    /// nack would spend one of Pub/Sub's deliveries on a job that never failed.
+    Deferred(Job),
     /// No such job: ack, redelivering cannot help.
     NotFound,
 }
@@ -190,6 +291,15 @@ struct Read {
     lease_expired: bool,
     /// Dead-letters since an attempt last ran.
     dead_letters: i32,
+    /// The key value the job counts against, when its type had a concurrency limit at submit.
+    concurrency_key: Option<String>,
+    /// Deliveries that found the key at its limit since the job last ran.
+    deferrals: i32,
+    /// Seconds since the last `deferred` event was recorded, by the database clock.
+    since_deferred_event: Option<f64>,
+    /// The limit, when the job was claimable but its key was at it (a claim
+    /// under the key's lock says so; every other read, `None`).
+    limit_reached: Option<i32>,
 }
 
 impl Read {
@@ -201,6 +311,33 @@ impl Read {
             due: row.try_get("due")?,
             lease_expired: row.try_get("lease_expired")?,
             dead_letters: row.try_get("dead_letters")?,
+            concurrency_key: row.try_get("concurrency_key")?,
+            deferrals: row.try_get("deferrals")?,
+            since_deferred_event: row.try_get("since_deferred_event")?,
+            limit_reached: row.try_get("limit_reached")?,
+        })
+    }
+
+    /// Whether the state machine's claim rule holds: pending and due, or
+    /// processing with an expired lease, with an attempt left.
+    fn claimable(&self) -> bool {
+        self.job.state().has_attempts_left()
+            && match self.job.status {
+                JobStatus::Pending => self.due,
+                JobStatus::Processing => self.lease_expired,
+                _ => false,
+            }
+    }
+
+    /// The deferral of a job found at its key's limit.
+    fn deferral(&self, limit: i32, policy: DeferralPolicy) -> Cause {
+        Cause::Deferred(Deferral {
+            limit,
+            deferrals: self.deferrals,
+            since_event: self
+                .since_deferred_event
+                .map(|seconds| Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or_default()),
+            policy,
         })
     }
 }
@@ -212,7 +349,18 @@ const DECIDE_TRIES: usize = 5;
 impl JobStore {
     /// A store over `pool`.
     pub fn new(pool: PgPool) -> Self {
-        JobStore { pool }
+        JobStore {
+            pool,
+            on_created: None,
+        }
+    }
+
+    /// The same store, telling `on_created` of the jobs its changes create.
+    pub fn on_created(self, on_created: OnCreated) -> Self {
+        JobStore {
+            on_created: Some(on_created),
+            ..self
+        }
     }
 
     /// The pool, for health checks.
@@ -285,7 +433,7 @@ impl JobStore {
             sqlx::query_as(insert_job!(
                 ", slotted as (
                     insert into rate_limit_slots (tenant_id, job_type, key, slot_at, expires_at, job_id)
-                    select tenant_id, type, $10, $11, $11 + make_interval(secs => $12), id from inserted
+                    select tenant_id, type, $12, $13, $13 + make_interval(secs => $14), id from inserted
                 )"
             )),
             JobId::new(),
@@ -304,6 +452,192 @@ impl JobStore {
         };
         tx.commit().await?;
         Ok(Submitted { job, created: true })
+    }
+
+    /// Stores many pending jobs, in order, with their `submitted` events: one
+    /// insert statement for the batch, after one read of the idempotency keys
+    /// it carries (none without keys). A key already stored, or repeated in
+    /// the batch, with the same request is a replay of that job; with another
+    /// request it is a conflict, and then nothing is stored
+    /// ([`StoreError::BatchConflicts`] lists the items).
+    pub async fn insert_many(
+        &self,
+        tenant: TenantId,
+        jobs: &[NewJob],
+    ) -> Result<Vec<Submitted>, StoreError> {
+        use std::collections::HashMap;
+        let keys: Vec<&str> = jobs
+            .iter()
+            .filter_map(|job| job.idempotency.as_ref().map(|idem| idem.key.as_str()))
+            .collect();
+        let mut known: HashMap<String, (Job, Vec<u8>)> = if keys.is_empty() {
+            HashMap::new()
+        } else {
+            find_by_keys(&self.pool, tenant, &keys).await?
+        };
+        // Decide each item: a replay of a stored job, of an earlier item, or new.
+        enum Item {
+            Stored(usize),
+            Replay(Box<Job>),
+            SameAs(usize),
+        }
+        let mut items = Vec::with_capacity(jobs.len());
+        let mut fresh: Vec<(JobId, &NewJob)> = Vec::with_capacity(jobs.len());
+        let mut first_with_key: HashMap<&str, (usize, &[u8])> = HashMap::new();
+        let mut conflicts = Vec::new();
+        for (index, job) in jobs.iter().enumerate() {
+            let Some(idem) = &job.idempotency else {
+                items.push(Item::Stored(fresh.len()));
+                fresh.push((JobId::new(), job));
+                continue;
+            };
+            if let Some((stored, hash)) = known.get(&idem.key) {
+                match hash == &idem.request_hash {
+                    true => items.push(Item::Replay(Box::new(stored.clone()))),
+                    false => conflicts.push((index, idem.key.clone())),
+                }
+                continue;
+            }
+            match first_with_key.get(idem.key.as_str()) {
+                Some((earlier, hash)) if *hash == idem.request_hash.as_slice() => {
+                    items.push(Item::SameAs(*earlier));
+                }
+                Some(_) => conflicts.push((index, idem.key.clone())),
+                None => {
+                    first_with_key.insert(&idem.key, (fresh.len(), &idem.request_hash));
+                    items.push(Item::Stored(fresh.len()));
+                    fresh.push((JobId::new(), job));
+                }
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(StoreError::BatchConflicts(conflicts));
+        }
+        let stored: HashMap<JobId, Job> = self
+            .insert_rows(tenant, &fresh)
+            .await?
+            .into_iter()
+            .map(|job| (job.id, job))
+            .collect();
+        // A key stored by a concurrent submit after the read: answer with that job.
+        let raced: Vec<&str> = fresh
+            .iter()
+            .filter(|(id, _)| !stored.contains_key(id))
+            .filter_map(|(_, job)| job.idempotency.as_ref().map(|idem| idem.key.as_str()))
+            .collect();
+        if !raced.is_empty() {
+            known = find_by_keys(&self.pool, tenant, &raced).await?;
+        }
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            let answer = match item {
+                Item::Replay(job) => Submitted {
+                    job: *job,
+                    created: false,
+                },
+                Item::SameAs(index) | Item::Stored(index) => {
+                    let (id, new) = &fresh[index];
+                    match stored.get(id) {
+                        Some(job) if matches!(item, Item::Stored(_)) => Submitted {
+                            job: job.clone(),
+                            created: true,
+                        },
+                        Some(job) => Submitted {
+                            job: job.clone(),
+                            created: false,
+                        },
+                        None => {
+                            let idem = new
+                                .idempotency
+                                .as_ref()
+                                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+                            let (job, hash) = known
+                                .get(&idem.key)
+                                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+                            replay_or_conflict(job.clone(), hash, idem)?
+                        }
+                    }
+                }
+            };
+            answers.push(answer);
+        }
+        Ok(answers)
+    }
+
+    /// The multi-row insert of [`JobStore::insert_many`]: the jobs that were
+    /// stored (a key taken meanwhile skips its row).
+    async fn insert_rows(
+        &self,
+        tenant: TenantId,
+        rows: &[(JobId, &NewJob)],
+    ) -> Result<Vec<Job>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut types = Vec::with_capacity(rows.len());
+        let mut payloads = Vec::with_capacity(rows.len());
+        let mut max_attempts = Vec::with_capacity(rows.len());
+        let mut timeouts = Vec::with_capacity(rows.len());
+        let mut run_ats = Vec::with_capacity(rows.len());
+        let mut keys = Vec::with_capacity(rows.len());
+        let mut hashes = Vec::with_capacity(rows.len());
+        let mut callbacks = Vec::with_capacity(rows.len());
+        let mut concurrency_keys = Vec::with_capacity(rows.len());
+        for (id, job) in rows {
+            ids.push(id.0);
+            types.push(job.job_type.as_str());
+            payloads.push(&job.payload);
+            max_attempts.push(job.max_attempts);
+            timeouts.push(job.timeout_seconds);
+            run_ats.push(job.run_at);
+            keys.push(job.idempotency.as_ref().map(|idem| idem.key.as_str()));
+            hashes.push(
+                job.idempotency
+                    .as_ref()
+                    .map(|idem| idem.request_hash.as_slice()),
+            );
+            callbacks.push(job.callback_url.as_deref());
+            concurrency_keys.push(job.concurrency_key.as_deref());
+        }
+        let jobs = sqlx::query_as::<_, Job>(concat!(
+            "with inserted as (
+                insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
+                                  timeout_seconds, run_at, idempotency_key, request_hash, callback_url,
+                                  concurrency_key)
+                select id, $1, type, 'pending', payload, 0, max_attempts, timeout_seconds,
+                       coalesce(run_at, now()), idempotency_key, request_hash, callback_url,
+                       concurrency_key
+                from unnest($2::uuid[], $3::text[], $4::jsonb[], $5::int4[], $6::int4[],
+                            $7::timestamptz[], $8::text[], $9::bytea[], $10::text[], $11::text[])
+                     with ordinality as input (id, type, payload, max_attempts, timeout_seconds,
+                                               run_at, idempotency_key, request_hash, callback_url,
+                                               concurrency_key, n)
+                order by n
+                on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
+                returning *
+            ), recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt)
+                select id, null, status, 'submitted', attempts from inserted
+            )
+            select ",
+            job_columns!(),
+            " from inserted"
+        ))
+        .bind(tenant)
+        .bind(&ids)
+        .bind(&types)
+        .bind(&payloads)
+        .bind(&max_attempts)
+        .bind(&timeouts)
+        .bind(&run_ats)
+        .bind(&keys)
+        .bind(&hashes)
+        .bind(&callbacks)
+        .bind(&concurrency_keys)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(jobs)
     }
 
     /// The answer to a submit whose idempotency key was already taken: the
@@ -346,12 +680,7 @@ impl JobStore {
             " from jobs where tenant_id = "
         ));
         query.push_bind(tenant);
-        if let Some(status) = filter.status {
-            query.push(" and status = ").push_bind(status);
-        }
-        if let Some(job_type) = &filter.job_type {
-            query.push(" and type = ").push_bind(job_type.clone());
-        }
+        filter.push_conditions(&mut query);
         if let Some(after) = after {
             query.push(" and id < ").push_bind(after);
         }
@@ -404,6 +733,47 @@ impl JobStore {
             .await
     }
 
+    /// Sends up to `limit` of the tenant's failed jobs that match `filter`
+    /// back to pending, oldest first, starting after `after`: one read, then
+    /// one statement that writes every decided retry, each guarded by the
+    /// state it was decided on (a job that changed meanwhile is skipped).
+    /// Returns the requeued jobs, and where the next page starts when the
+    /// read filled the page.
+    pub async fn retry_failed(
+        &self,
+        tenant: TenantId,
+        filter: &JobFilter,
+        limit: u32,
+        after: Option<JobId>,
+    ) -> Result<(Vec<Job>, Option<JobId>), StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(concat!(
+            "select ",
+            job_columns!(),
+            " from jobs where status = 'failed' and tenant_id = "
+        ));
+        query.push_bind(tenant);
+        filter.push_conditions(&mut query);
+        if let Some(after) = after {
+            query.push(" and id > ").push_bind(after);
+        }
+        query
+            .push(" order by id limit ")
+            .push_bind(i64::from(limit));
+        let failed = query.build_query_as::<Job>().fetch_all(&self.pool).await?;
+        let next = (failed.len() == limit as usize)
+            .then(|| failed.last().map(|job| job.id))
+            .flatten();
+        let changes = failed
+            .into_iter()
+            .map(|job| {
+                let transition = Transition::decide(&job, 0, Cause::Retried)?;
+                Ok((job, transition))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let requeued = self.write_many(tenant, &changes).await?;
+        Ok((requeued, next))
+    }
+
     /// Records that Pub/Sub dead-lettered a job's message: a job with
     /// attempts left is requeued (pending, published afresh after the
     /// policy's delay), one dead-lettered `policy.limit` times without an
@@ -431,7 +801,9 @@ impl JobStore {
     }
 
     /// Tries to take the lease of a job for one delivery, in one statement;
-    /// the lease lasts the job's timeout plus `lease_grace`.
+    /// the lease lasts the job's timeout plus `lease_grace`. A job whose
+    /// key is at its type's concurrency limit is deferred by
+    /// [`DeferralPolicy::DEFAULT`] (see [`JobStore::claim_deferring`]).
     ///
     /// The statement's guard is the state machine's claim rule: a pending job
     /// that is due, or a processing job whose lease expired, with an attempt
@@ -440,10 +812,51 @@ impl JobStore {
     /// read; only a lease that expired on the last attempt takes a second
     /// (guarded) write, which fails the job.
     pub async fn claim(&self, id: JobId, lease_grace: Duration) -> Result<Claim, StoreError> {
+        self.claim_deferring(id, lease_grace, DeferralPolicy::DEFAULT)
+            .await
+    }
+
+    /// As [`JobStore::claim`], deferring by `deferral` a job whose key is at
+    /// its concurrency limit.
+    ///
+    /// A job without a concurrency key (its type had no limit at submit) is
+    /// claimed by the one statement. The statement does not claim a job with
+    /// a key, which is claimed in a short transaction instead: the key's
+    /// advisory lock, then the same claim guarded by "fewer processing jobs
+    /// with a live lease for this tenant, type and key than the type's
+    /// limit", then commit. The lock is what makes the count exact: every
+    /// claim of the key counts after the previous one committed (in READ
+    /// COMMITTED a lock taken inside a statement would not refresh that
+    /// statement's snapshot). A job found at the limit is deferred
+    /// ([`Cause::Deferred`]) by one guarded write after the commit.
+    pub async fn claim_deferring(
+        &self,
+        id: JobId,
+        lease_grace: Duration,
+        deferral: DeferralPolicy,
+    ) -> Result<Claim, StoreError> {
         for _ in 0..DECIDE_TRIES {
-            let Some((won, read)) = self.claim_once(id, lease_grace).await? else {
+            let Some((mut won, mut read)) = self.claim_once(id, lease_grace).await? else {
                 return Ok(Claim::NotFound);
             };
+            if !won && read.concurrency_key.is_some() && read.claimable() {
+                let Some(limited) = self.claim_limited(id, lease_grace).await? else {
+                    return Ok(Claim::NotFound);
+                };
+                (won, read) = limited;
+            }
+            if !won && let Some(limit) = read.limit_reached {
+                let cause = read.deferral(limit, deferral);
+                let transition = Transition::decide(&read.job, read.dead_letters, cause)?;
+                // Guarded by the version too: of two deliveries deferring the
+                // job at once, one writes, so its events stay spaced.
+                let version = Some(read.job.updated_at);
+                match self.write(None, &read.job, &transition, version).await? {
+                    Some(deferred) => return Ok(Claim::Deferred(deferred)),
+                    // Changed since the read: look again.
+                    None => continue,
+                }
+            }
             let job = read.job;
             let claim = match job.status {
                 _ if won => Claim::Claimed(job),
@@ -452,7 +865,7 @@ impl JobStore {
                 JobStatus::Processing => {
                     let transition =
                         Transition::decide(&job, read.dead_letters, Cause::LeaseExpired)?;
-                    match self.write(None, &job, &transition).await? {
+                    match self.write(None, &job, &transition, None).await? {
                         Some(failed) => Claim::Exhausted(failed),
                         // Changed since the read: look again.
                         None => continue,
@@ -470,7 +883,8 @@ impl JobStore {
         Err(StoreError::Contended)
     }
 
-    /// The claim statement: whether this delivery won, and the job as it now is.
+    /// The claim statement: whether this delivery won, and the job as it now
+    /// is. It claims only jobs without a concurrency key.
     async fn claim_once(
         &self,
         id: JobId,
@@ -493,6 +907,7 @@ impl JobStore {
                     updated_at = now()
                 from found
                 where jobs.id = found.id
+                  and found.concurrency_key is null
                   and found.attempts < found.max_attempts
                   and ((found.status = 'pending' and found.due)
                        or (found.status = 'processing' and found.lease_expired))
@@ -506,11 +921,15 @@ impl JobStore {
                             else 'lease expired without an outcome' end
                 from claimed
             )
-            select true as won, false as due, false as lease_expired, dead_letters, ",
+            select true as won, false as due, false as lease_expired, null::int4 as limit_reached, ",
+            decision_columns!(),
+            ", ",
             job_columns!(),
             " from claimed
             union all
-            select false, due, lease_expired, dead_letters, ",
+            select false, due, lease_expired, null, ",
+            decision_columns!(),
+            ", ",
             job_columns!(),
             " from found where not exists (select from claimed)"
         ))
@@ -525,13 +944,107 @@ impl JobStore {
         Ok(Some((row.try_get("won")?, Read::from_row(&row)?)))
     }
 
+    /// The claim of a job with a concurrency key: in one transaction, the
+    /// key's advisory lock, then the claim statement guarded by the count of
+    /// the key's live leases (the limit read from the job's type, none when
+    /// the type no longer has one), then commit. Four round trips. When the
+    /// job was claimable but the key is at its limit, the read says so
+    /// (`limit_reached`).
+    async fn claim_limited(
+        &self,
+        id: JobId,
+        lease_grace: Duration,
+    ) -> Result<Option<(bool, Read)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The key never changes after submit, so the job's row names its lock.
+        // Distinct keys sharing a hash only wait for each other.
+        sqlx::query(
+            "select pg_advisory_xact_lock(hashtextextended(
+                 format('jobs.concurrency %s %s %s', tenant_id, type, concurrency_key), 0))
+             from jobs where id = $1 and concurrency_key is not null",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        // A statement after the lock: its snapshot sees every claim of the key
+        // that committed before this transaction got the lock.
+        let row = sqlx::query(concat!(
+            "with found as (
+                select *, run_at <= now() as due,
+                       coalesce(lease_expires_at <= now(), false) as lease_expired
+                from jobs where id = $1
+                for update
+            ), slots as (
+                select found.id,
+                       (select (t.definition -> 'concurrency' ->> 'limit')::int4
+                        from job_types t
+                        where t.tenant_id = found.tenant_id and t.name = found.type) as max_running,
+                       (select count(*) from jobs running
+                        where running.tenant_id = found.tenant_id
+                          and running.type = found.type
+                          and running.concurrency_key = found.concurrency_key
+                          and running.status = 'processing'
+                          and running.lease_expires_at > now()
+                          and running.id <> found.id) as running
+                from found
+                where found.concurrency_key is not null
+                  and found.attempts < found.max_attempts
+                  and ((found.status = 'pending' and found.due)
+                       or (found.status = 'processing' and found.lease_expired))
+            ), claimed as (
+                update jobs set
+                    status = 'processing',
+                    attempts = jobs.attempts + 1,
+                    lease_expires_at = now() + make_interval(secs => jobs.timeout_seconds + $2),
+                    started_at = coalesce(jobs.started_at, now()),
+                    published_at = coalesce(jobs.published_at, now()),
+                    dead_letters = 0,
+                    deferrals = 0,
+                    updated_at = now()
+                from found join slots on slots.id = found.id
+                where jobs.id = found.id
+                  and (slots.max_running is null or slots.running < slots.max_running)
+                returning jobs.*, found.status as from_status
+            ), recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt, detail)
+                select id, from_status, status,
+                       case from_status when 'pending' then 'claimed' else 'lease_expired' end,
+                       attempts,
+                       case from_status when 'pending' then null
+                            else 'lease expired without an outcome' end
+                from claimed
+            )
+            select true as won, false as due, false as lease_expired, null::int4 as limit_reached, ",
+            decision_columns!(),
+            ", ",
+            job_columns!(),
+            " from claimed
+            union all
+            select false, due, lease_expired, (select max_running from slots), ",
+            decision_columns!(),
+            ", ",
+            job_columns!(),
+            " from found where not exists (select from claimed)"
+        ))
+        .bind(id)
+        .bind(lease_grace.as_secs_f64())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        use sqlx::Row;
+        Ok(Some((row.try_get("won")?, Read::from_row(&row)?)))
+    }
+
     /// Writes a handler's outcome for the delivery that claimed `job`, in one
     /// statement guarded by the claim (status `processing`, the same attempt):
     /// a delivery whose lease was taken over cannot overwrite its successor.
     pub async fn record(&self, job: &Job, outcome: Outcome) -> Result<Recorded, StoreError> {
         // A claimed job has made progress, so its dead-letter count is zero.
         let transition = Transition::decide(job, 0, Cause::Outcome(outcome))?;
-        let Some(saved) = self.write(None, job, &transition).await? else {
+        let Some(saved) = self.write(None, job, &transition, None).await? else {
             return Ok(Recorded::Stale);
         };
         // From processing, an outcome leads to completed, pending or failed.
@@ -661,23 +1174,29 @@ impl JobStore {
                 return Ok(read.job);
             };
             let transition = Transition::decide(&read.job, read.dead_letters, cause)?;
-            if let Some(job) = self.write(tenant, &read.job, &transition).await? {
+            if let Some(job) = self.write(tenant, &read.job, &transition, None).await? {
                 return Ok(job);
             }
         }
         Err(StoreError::Contended)
     }
 
-    /// Applies a decided transition and appends its history entry, in one
-    /// statement guarded by the state it was decided on. `None`: the job is no
-    /// longer in that state, so nothing was written.
+    /// Applies a decided transition and appends its history entry (unless
+    /// the transition is not `recorded`), in one statement guarded by the
+    /// state it was decided on, and by the job's `updated_at` when `version`
+    /// is given. `None`: the job is no longer in that state, so nothing was
+    /// written.
     async fn write(
         &self,
         tenant: Option<TenantId>,
         job: &Job,
         transition: &Transition,
+        version: Option<DateTime<Utc>>,
     ) -> Result<Option<Job>, StoreError> {
-        let saved = sqlx::query_as::<_, Job>(concat!(
+        use sqlx::{FromRow, Row};
+        // A job that ends with a callback_url enqueues its callback in the same statement.
+        let callback = JobId::new();
+        let row = sqlx::query(concat!(
             "with updated as (
                 update jobs set
                     status = $5, attempts = $6, max_attempts = $7,
@@ -686,20 +1205,34 @@ impl JobStore {
                     failure_reason = $16,
                     run_at = coalesce(now() + make_interval(secs => $17), run_at),
                     dead_letters = $18,
+                    deferrals = coalesce($19, deferrals),
+                    deferred_event_at = case when $20 and $13 = 'deferred' then now()
+                                             else deferred_event_at end,
                     lease_expires_at = null,
                     finished_at = case when $10 then now() end,
                     published_at = case when $11 then null else published_at end,
                     updated_at = now()
                 where id = $1 and ($2::uuid is null or tenant_id = $2)
                   and status = $3 and attempts = $4 and max_attempts = $12
+                  and ($21::timestamptz is null or updated_at = $21)
                 returning *
             ), recorded as (
                 insert into job_events (job_id, from_status, to_status, event, attempt, detail)
-                select id, $3, status, $13, attempts, $14 from updated
+                select id, $3, status, $13, attempts, $14 from updated where $20
+            ), callback as (
+                insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
+                                  timeout_seconds, run_at)
+                select $22, tenant_id, $23, 'pending',
+                       jsonb_build_object('url', callback_url, 'job_id', id), 0, $24, $25, now()
+                from updated where $10 and callback_url is not null
+                returning id
+            ), callback_recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt)
+                select id, null, 'pending', 'submitted', 0 from callback
             )
             select ",
             job_columns!(),
-            " from updated"
+            ", (select id from callback) as callback_id from updated"
         ))
         .bind(job.id)
         .bind(tenant)
@@ -722,7 +1255,128 @@ impl JobStore {
         .bind(transition.failure_reason)
         .bind(transition.run_in.map(|delay| delay.as_secs_f64()))
         .bind(transition.dead_letters)
+        .bind(transition.deferrals)
+        .bind(transition.recorded)
+        .bind(version)
+        .bind(callback)
+        .bind(CALLBACK_JOB_TYPE)
+        .bind(CALLBACK_MAX_ATTEMPTS)
+        .bind(CALLBACK_TIMEOUT_SECONDS)
         .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let saved = Job::from_row(&row)?;
+        let created: Option<JobId> = row.try_get("callback_id")?;
+        if let (Some(job_id), Some(on_created)) = (created, &self.on_created) {
+            let message = JobMessage {
+                job_id,
+                job_type: CALLBACK_JOB_TYPE.to_owned(),
+            };
+            // Created by the same statement, so at the same `now()`.
+            on_created(&message, saved.updated_at);
+        }
+        Ok(Some(saved))
+    }
+
+    /// Applies many decided transitions of one tenant's jobs, with their
+    /// history entries, in one statement; each row is guarded by the state
+    /// its transition was decided on, as in [`JobStore::write`]. Returns the
+    /// jobs that changed.
+    async fn write_many(
+        &self,
+        tenant: TenantId,
+        changes: &[(Job, Transition)],
+    ) -> Result<Vec<Job>, StoreError> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let column = |f: &dyn Fn(&Job, &Transition) -> Option<String>| -> Vec<Option<String>> {
+            changes.iter().map(|(job, t)| f(job, t)).collect()
+        };
+        let ids: Vec<uuid::Uuid> = changes.iter().map(|(job, _)| job.id.0).collect();
+        let from_status = column(&|_, t| Some(t.from.status.as_str().to_owned()));
+        let to_status = column(&|_, t| Some(t.to.status.as_str().to_owned()));
+        let ints = |f: &dyn Fn(&Transition) -> i32| -> Vec<i32> {
+            changes.iter().map(|(_, t)| f(t)).collect()
+        };
+        let flags = |f: &dyn Fn(&Transition) -> bool| -> Vec<bool> {
+            changes.iter().map(|(_, t)| f(t)).collect()
+        };
+        let results: Vec<Option<&serde_json::Value>> =
+            changes.iter().map(|(_, t)| t.result.as_ref()).collect();
+        let errors = column(&|_, t| match &t.error {
+            ErrorUpdate::Set(error) => Some(error.clone()),
+            ErrorUpdate::Keep | ErrorUpdate::Clear => None,
+        });
+        let events = column(&|_, t| Some(t.event.as_str().to_owned()));
+        let details = column(&|_, t| t.detail.clone());
+        let reasons = column(&|_, t| t.failure_reason.map(|reason| reason.as_str().to_owned()));
+        let run_in: Vec<Option<f64>> = changes
+            .iter()
+            .map(|(_, t)| t.run_in.map(|delay| delay.as_secs_f64()))
+            .collect();
+        let deferrals: Vec<Option<i32>> = changes.iter().map(|(_, t)| t.deferrals).collect();
+        let saved = sqlx::query_as::<_, Job>(concat!(
+            "with changes as (
+                select * from unnest($2::uuid[], $3::text[], $4::int4[], $5::int4[], $6::text[],
+                                     $7::int4[], $8::int4[], $9::jsonb[], $10::text[], $11::bool[],
+                                     $12::bool[], $13::bool[], $14::text[], $15::text[], $16::text[],
+                                     $17::float8[], $18::int4[], $19::int4[], $20::bool[])
+                    as c (id, from_status, from_attempts, from_max, to_status, to_attempts, to_max,
+                          result, error, clear_error, finishes, republish, event, detail,
+                          failure_reason, run_in, dead_letters, deferrals, recorded)
+            ), updated as (
+                update jobs set
+                    status = c.to_status, attempts = c.to_attempts, max_attempts = c.to_max,
+                    result = coalesce(c.result, jobs.result),
+                    error = case when c.clear_error then null else coalesce(c.error, jobs.error) end,
+                    failure_reason = c.failure_reason,
+                    run_at = coalesce(now() + make_interval(secs => c.run_in), jobs.run_at),
+                    dead_letters = c.dead_letters,
+                    deferrals = coalesce(c.deferrals, jobs.deferrals),
+                    deferred_event_at = case when c.recorded and c.event = 'deferred' then now()
+                                             else jobs.deferred_event_at end,
+                    lease_expires_at = null,
+                    finished_at = case when c.finishes then now() end,
+                    published_at = case when c.republish then null else jobs.published_at end,
+                    updated_at = now()
+                from changes c
+                where jobs.id = c.id and jobs.tenant_id = $1 and jobs.status = c.from_status
+                  and jobs.attempts = c.from_attempts and jobs.max_attempts = c.from_max
+                returning jobs.*, c.from_status as change_from, c.event as change_event,
+                          c.detail as change_detail, c.recorded as change_recorded
+            ), recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt, detail)
+                select id, change_from, status, change_event, attempts, change_detail from updated
+                where change_recorded
+            )
+            select ",
+            job_columns!(),
+            " from updated order by id"
+        ))
+        .bind(tenant)
+        .bind(&ids)
+        .bind(&from_status)
+        .bind(ints(&|t| t.from.attempts))
+        .bind(ints(&|t| t.from.max_attempts))
+        .bind(&to_status)
+        .bind(ints(&|t| t.to.attempts))
+        .bind(ints(&|t| t.to.max_attempts))
+        .bind(&results)
+        .bind(&errors)
+        .bind(flags(&|t| t.error == ErrorUpdate::Clear))
+        .bind(flags(&Transition::finishes))
+        .bind(flags(&|t| t.republish))
+        .bind(&events)
+        .bind(&details)
+        .bind(&reasons)
+        .bind(&run_in)
+        .bind(ints(&|t| t.dead_letters))
+        .bind(&deferrals)
+        .bind(flags(&|t| t.recorded))
+        .fetch_all(&self.pool)
         .await?;
         Ok(saved)
     }
@@ -733,8 +1387,9 @@ impl JobStore {
             "select ",
             job_columns!(),
             ", run_at <= now() as due, coalesce(lease_expires_at <= now(), false) as lease_expired,
-             dead_letters
-             from jobs where id = $1 and ($2::uuid is null or tenant_id = $2)"
+             null::int4 as limit_reached, ",
+            decision_columns!(),
+            " from jobs where id = $1 and ($2::uuid is null or tenant_id = $2)"
         ))
         .bind(id)
         .bind(tenant)

@@ -3,6 +3,8 @@
 //! HTTP or knows about processes (settings, logs, serving: `jobs-runtime`).
 
 pub mod api_keys;
+pub mod callback;
+pub mod callback_secrets;
 pub mod concurrency_limit;
 pub mod db;
 pub mod failure_reason;
@@ -17,10 +19,13 @@ pub mod payload_key;
 pub mod rate_limit;
 pub mod retention;
 pub mod retry_strategy;
+pub mod schedule;
+pub mod schedule_store;
 pub mod state_machine;
 pub mod store_error;
 pub mod submission;
 
+pub use callback_secrets::CallbackSecrets;
 pub use concurrency_limit::ConcurrencyLimit;
 pub use failure_reason::FailureReason;
 pub use job::{Idempotency, Job, JobId, NewJob, TenantId};
@@ -34,9 +39,13 @@ pub use payload_key::PayloadKey;
 pub use rate_limit::{RateLimit, WhenExceeded};
 pub use retention::{Retention, RetentionOverride};
 pub use retry_strategy::RetryStrategy;
+pub use schedule::{
+    CronSchedule, JobTemplate, Occurrence, Schedule, ScheduleDefinition, ScheduledJob,
+};
+pub use schedule_store::{DueSchedule, Enqueued, ScheduleStore};
 pub use state_machine::{
-    Cause, DeadLetter, ErrorUpdate, JobEvent, JobState, Outcome, RequeuePolicy, Transition,
-    TransitionError,
+    Cause, DeadLetter, Deferral, DeferralPolicy, ErrorUpdate, JobEvent, JobState, Outcome,
+    RequeuePolicy, Transition, TransitionError,
 };
 pub use store_error::StoreError;
 pub use submission::{FieldError, JobSubmission, SubmissionLimits};

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
-/// The longest pointer accepted, in bytes.
-pub const MAX_POINTER_BYTES: usize = 200;
+/// The longest pointer accepted, in characters.
+pub const MAX_POINTER_CHARS: usize = 200;
 
 /// The longest key value kept, in bytes; longer values are refused at submit,
 /// so one payload field cannot grow an index entry without bound.
@@ -20,9 +20,9 @@ pub struct PayloadKey(String);
 impl PayloadKey {
     /// Checks a pointer: `/` then reference tokens, `~` only as `~0` or `~1`.
     pub fn parse(pointer: &str) -> Result<Self, String> {
-        if !pointer.starts_with('/') || pointer.len() > MAX_POINTER_BYTES {
+        if !pointer.starts_with('/') || pointer.chars().count() > MAX_POINTER_CHARS {
             return Err(format!(
-                "must be a JSON pointer such as `/user_id`: `/` then a field name, at most {MAX_POINTER_BYTES} bytes"
+                "must be a JSON pointer such as `/user_id`: `/` then a field name, at most {MAX_POINTER_CHARS} characters"
             ));
         }
         let mut chars = pointer.chars();
@@ -119,7 +119,9 @@ mod tests {
         assert!(PayloadKey::parse("").is_err());
         assert!(PayloadKey::parse("/a~2").is_err());
         assert!(PayloadKey::parse("/a~").is_err());
-        assert!(PayloadKey::parse(&format!("/{}", "x".repeat(MAX_POINTER_BYTES))).is_err());
+        assert!(PayloadKey::parse(&format!("/{}", "x".repeat(MAX_POINTER_CHARS))).is_err());
+        // Characters, as the OpenAPI document's maxLength counts them.
+        assert!(PayloadKey::parse(&format!("/{}", "é".repeat(MAX_POINTER_CHARS - 1))).is_ok());
     }
 
     #[test]

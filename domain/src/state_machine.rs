@@ -40,11 +40,15 @@ pub enum JobEvent {
     Cancelled,
     /// A client asked through the API for a failed or cancelled job to run again.
     Retried,
+    /// A delivery found the job's concurrency key at its limit: the job did
+    /// not run, stays pending and is published again after a short delay,
+    /// with no attempt spent.
+    Deferred,
 }
 
 impl JobEvent {
     /// Every event.
-    pub const ALL: [JobEvent; 11] = [
+    pub const ALL: [JobEvent; 12] = [
         JobEvent::Submitted,
         JobEvent::Claimed,
         JobEvent::LeaseExpired,
@@ -56,6 +60,7 @@ impl JobEvent {
         JobEvent::DeadLettered,
         JobEvent::Cancelled,
         JobEvent::Retried,
+        JobEvent::Deferred,
     ];
 
     /// The name stored in the `job_events` history.
@@ -72,6 +77,7 @@ impl JobEvent {
             JobEvent::DeadLettered => "dead_lettered",
             JobEvent::Cancelled => "cancelled",
             JobEvent::Retried => "retried",
+            JobEvent::Deferred => "deferred",
         }
     }
 }
@@ -165,6 +171,13 @@ impl JobState {
                 status: S::Pending,
                 ..self
             },
+            // A job whose key is at its concurrency limit waits, its attempts
+            // untouched (from processing: a lease that expired, whose attempt
+            // stays spent).
+            (S::Pending | S::Processing, E::Deferred) if self.has_attempts_left() => JobState {
+                status: S::Pending,
+                ..self
+            },
             (S::Pending | S::Processing, E::DeadLettered) => JobState {
                 status: S::Failed,
                 ..self
@@ -201,6 +214,60 @@ pub enum Cause {
     Cancelled,
     /// A client asked for the job to run again.
     Retried,
+    /// A delivery found the job's concurrency key at its limit.
+    Deferred(Deferral),
+}
+
+/// A delivery that found the job's key at its concurrency limit, with what
+/// decides the delay and whether the history gets an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferral {
+    /// The type's limit that was reached.
+    pub limit: i32,
+    /// Deferrals of this job since it last ran, before this one.
+    pub deferrals: i32,
+    /// Time since the job's last recorded `deferred` event; `None`: there is none.
+    pub since_event: Option<Duration>,
+    /// The delays and how often an event is recorded.
+    pub policy: DeferralPolicy,
+}
+
+/// How jobs whose key is at its concurrency limit wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeferralPolicy {
+    /// The delay after the first deferral; it doubles with each one until the job runs.
+    pub delay: Duration,
+    /// The longest delay.
+    pub max_delay: Duration,
+    /// At most one `deferred` event per job in this long; the deferrals in
+    /// between change the job without an entry in its history.
+    pub event_every: Duration,
+}
+
+impl DeferralPolicy {
+    /// 1 s, doubling, at most 10 s; an event at most every 5 s.
+    pub const DEFAULT: DeferralPolicy = DeferralPolicy {
+        delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(10),
+        event_every: Duration::from_secs(5),
+    };
+
+    /// The delay after deferral number `n` (1-based) in a row.
+    pub fn delay_of(&self, n: i32) -> Duration {
+        doubled(self.delay, n, self.max_delay)
+    }
+}
+
+impl Default for DeferralPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// `first` doubled `n - 1` times (`n` is 1-based), at most `most`.
+fn doubled(first: Duration, n: i32, most: Duration) -> Duration {
+    let doublings = u32::try_from(n.saturating_sub(1)).unwrap_or(0).min(30);
+    first.saturating_mul(1u32 << doublings).min(most)
 }
 
 /// A dead-letter, with what decides between requeueing and failing the job.
@@ -228,10 +295,7 @@ pub struct RequeuePolicy {
 impl RequeuePolicy {
     /// The delay before requeue number `n` (1-based) is published.
     pub fn delay_of(&self, n: i32) -> Duration {
-        let doublings = u32::try_from(n.saturating_sub(1)).unwrap_or(0).min(30);
-        self.delay
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_delay)
+        doubled(self.delay, n, self.max_delay)
     }
 }
 
@@ -252,6 +316,17 @@ pub enum Outcome {
     },
     /// A failure no retry can fix.
     Permanent(String),
+    /// The attempt ran out of time: retried like [`Outcome::Retryable`]
+    /// (after `retry_in` on the type's own schedule, when it has one), and
+    /// recorded as `timed_out` when it was the last attempt.
+    TimedOut {
+        /// What ran out of time.
+        error: String,
+        /// The type's own retry delay; `None` retries by Pub/Sub's redelivery.
+        retry_in: Option<Duration>,
+    },
+    /// Nothing can run the job: its type was deleted, or has no handler.
+    NoHandler(String),
 }
 
 impl Outcome {
@@ -260,7 +335,8 @@ impl Outcome {
         match self {
             Outcome::Succeeded(_) => "succeeded",
             Outcome::Retryable(_) | Outcome::RetryScheduled { .. } => "retryable_error",
-            Outcome::Permanent(_) => "permanent_error",
+            Outcome::TimedOut { .. } => "timed_out",
+            Outcome::Permanent(_) | Outcome::NoHandler(_) => "permanent_error",
         }
     }
 }
@@ -270,14 +346,17 @@ impl Cause {
     pub fn event(&self) -> JobEvent {
         match self {
             Cause::Outcome(Outcome::Succeeded(_)) => JobEvent::Succeeded,
-            Cause::Outcome(Outcome::Retryable(_) | Outcome::RetryScheduled { .. }) => {
-                JobEvent::FailedRetryable
+            Cause::Outcome(
+                Outcome::Retryable(_) | Outcome::RetryScheduled { .. } | Outcome::TimedOut { .. },
+            ) => JobEvent::FailedRetryable,
+            Cause::Outcome(Outcome::Permanent(_) | Outcome::NoHandler(_)) => {
+                JobEvent::FailedPermanent
             }
-            Cause::Outcome(Outcome::Permanent(_)) => JobEvent::FailedPermanent,
             Cause::LeaseExpired => JobEvent::LeaseExpired,
             Cause::DeadLettered(_) => JobEvent::DeadLettered,
             Cause::Cancelled => JobEvent::Cancelled,
             Cause::Retried => JobEvent::Retried,
+            Cause::Deferred(_) => JobEvent::Deferred,
         }
     }
 }
@@ -318,6 +397,11 @@ pub struct Transition {
     pub republish: bool,
     /// Dead-letters without progress after the change.
     pub dead_letters: i32,
+    /// Deferrals in a row after the change; `None` leaves the count as it is.
+    pub deferrals: Option<i32>,
+    /// Whether the change gets its entry in the history: always, but for a
+    /// deferral within [`DeferralPolicy::event_every`] of the last one recorded.
+    pub recorded: bool,
 }
 
 impl Transition {
@@ -335,16 +419,37 @@ impl Transition {
         let mut detail = None;
         let mut run_in = None;
         let mut dead_letters_after = dead_letters;
+        let mut deferrals = None;
+        let mut recorded = true;
+        let timed_out = matches!(
+            cause,
+            Cause::LeaseExpired | Cause::Outcome(Outcome::TimedOut { .. })
+        );
+        let no_handler = matches!(cause, Cause::Outcome(Outcome::NoHandler(_)));
         match cause {
             Cause::Outcome(Outcome::Succeeded(value)) => result = Some(storable(value)),
-            Cause::Outcome(Outcome::Retryable(message) | Outcome::Permanent(message)) => {
+            Cause::Outcome(
+                Outcome::Retryable(message)
+                | Outcome::Permanent(message)
+                | Outcome::NoHandler(message)
+                | Outcome::TimedOut {
+                    error: message,
+                    retry_in: None,
+                },
+            ) => {
                 error = ErrorUpdate::Set(message.clone());
                 detail = Some(message);
             }
-            Cause::Outcome(Outcome::RetryScheduled {
-                error: message,
-                delay,
-            }) => {
+            Cause::Outcome(
+                Outcome::RetryScheduled {
+                    error: message,
+                    delay,
+                }
+                | Outcome::TimedOut {
+                    error: message,
+                    retry_in: Some(delay),
+                },
+            ) => {
                 error = ErrorUpdate::Set(message.clone());
                 if from.attempts < from.max_attempts {
                     run_in = Some(delay);
@@ -383,10 +488,32 @@ impl Transition {
                     detail = Some(dead.detail);
                 }
             }
+            Cause::Deferred(deferral) => {
+                let n = deferral.deferrals.saturating_add(1);
+                let delay = deferral.policy.delay_of(n);
+                run_in = Some(delay);
+                deferrals = Some(n);
+                recorded = deferral
+                    .since_event
+                    .is_none_or(|since| since >= deferral.policy.event_every);
+                let mut reason = format!(
+                    "concurrency limit of {} reached for the job's key; deferred {n} time{} in a row, published again in {} s",
+                    deferral.limit,
+                    if n == 1 { "" } else { "s" },
+                    delay.as_secs_f64()
+                );
+                if from.status == JobStatus::Processing {
+                    let expired = "lease expired without an outcome".to_owned();
+                    reason = format!("{expired}; {reason}");
+                    error = ErrorUpdate::Set(expired);
+                }
+                detail = Some(reason);
+            }
             Cause::Cancelled => {}
             Cause::Retried => {
                 error = ErrorUpdate::Clear;
                 run_in = Some(Duration::ZERO);
+                deferrals = Some(0);
             }
         }
         let to = from.apply(event)?;
@@ -397,8 +524,10 @@ impl Transition {
             event = JobEvent::AttemptsExhausted;
         }
         let failure_reason = (to.status == JobStatus::Failed).then_some(match event {
+            JobEvent::FailedPermanent if no_handler => FailureReason::TypeDeleted,
             JobEvent::FailedPermanent => FailureReason::PermanentError,
             JobEvent::DeadLettered => FailureReason::DeadLettered,
+            _ if timed_out => FailureReason::TimedOut,
             _ => FailureReason::AttemptsExhausted,
         });
         Ok(Transition {
@@ -413,6 +542,8 @@ impl Transition {
             // A job back to pending with a run_at is published when due.
             republish: matches!(event, JobEvent::Retried | JobEvent::Requeued) || run_in.is_some(),
             dead_letters: dead_letters_after,
+            deferrals,
+            recorded,
         })
     }
 

@@ -16,6 +16,11 @@ pub enum StoreError {
     /// The idempotency key was used before with a different request; nothing was stored.
     #[error("idempotency key `{0}` was already used with a different request")]
     IdempotencyConflict(String),
+    /// Items of a batch reuse idempotency keys with other requests (stored
+    /// before, or earlier in the batch); nothing was stored. Each entry is
+    /// the item's index and its key.
+    #[error("idempotency keys already used with other requests: {}", .0.iter().map(|(index, key)| format!("jobs/{index} (`{key}`)")).collect::<Vec<_>>().join(", "))]
+    BatchConflicts(Vec<(usize, String)>),
     /// A job type's rate limit is reached for the job's key; nothing was
     /// stored. The client may submit again after `retry_after`.
     #[error("the job type's rate limit is reached for this key; retry after {} s", retry_after.as_secs())]

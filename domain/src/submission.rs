@@ -35,6 +35,9 @@ pub struct JobSubmission {
     pub delay_seconds: Option<i64>,
     /// Longest a single attempt may run.
     pub timeout_seconds: Option<i32>,
+    /// An http or https URL the finished job is POSTed to, signed with the
+    /// tenant's callback secret; the job type's default when absent.
+    pub callback_url: Option<String>,
 }
 
 /// The bounds a submission is checked against, from configuration.
@@ -199,6 +202,12 @@ impl JobSubmission {
             ));
         }
 
+        if let Some(url) = &self.callback_url
+            && let Err(message) = check_callback_url(url)
+        {
+            errors.push(FieldError::new("callback_url", message));
+        }
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -213,6 +222,8 @@ impl JobSubmission {
             timeout_seconds,
             run_at,
             idempotency,
+            callback_url: self.callback_url,
+            concurrency_key: None,
         })
     }
 
@@ -228,8 +239,33 @@ impl JobSubmission {
             "delay_seconds": self.delay_seconds,
             "timeout_seconds": self.timeout_seconds,
         });
+        let mut canonical = canonical;
+        // Only when given, so keys stored before callbacks existed still replay.
+        if let (Some(url), Some(fields)) = (&self.callback_url, canonical.as_object_mut()) {
+            fields.insert("callback_url".to_owned(), Value::String(url.clone()));
+        }
         write_canonical(&canonical, &mut hasher);
         hasher.finalize().to_vec()
+    }
+}
+
+/// The longest callback URL accepted.
+pub const MAX_CALLBACK_URL_BYTES: usize = 2048;
+
+/// Checks a callback URL: absolute http or https with a host, at most
+/// [`MAX_CALLBACK_URL_BYTES`], nothing a URL parser would have to repair.
+pub fn check_callback_url(url: &str) -> Result<(), String> {
+    let message = "must be an absolute http or https URL of at most 2048 bytes";
+    if url.len() > MAX_CALLBACK_URL_BYTES
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(message.to_owned());
+    }
+    match url::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
+            Ok(())
+        }
+        _ => Err(message.to_owned()),
     }
 }
 
@@ -303,6 +339,18 @@ fn variant(job_type: &str, payload: &str, limits: &SubmissionLimits) -> RefOr<Sc
                 )
                 .min_length(Some(1))
                 .max_length(Some(MAX_IDEMPOTENCY_KEY_LEN)),
+            ),
+        )
+        .property(
+            "callback_url",
+            nullable(
+                text(
+                    schema::URL_PATTERN,
+                    "POSTed the finished job when it ends, signed with the tenant's \
+                     callback secret (create it with POST /v1/callback-secret first). \
+                     The job type's default when absent.",
+                )
+                .max_length(Some(MAX_CALLBACK_URL_BYTES)),
             ),
         )
         .property(
@@ -419,6 +467,17 @@ pub mod schema {
     pub const NO_NUL_PATTERN: &str = r"^[^\x00]*$";
     /// One line of text: no control character (`char::is_control`), NUL included.
     pub const NO_CONTROL_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+
+    /// A conservative form of the http(s) URLs the service accepts, for the
+    /// OpenAPI document: every string it matches is accepted, and most real
+    /// URLs match. Lowercase host labels, the last starting with a letter (so
+    /// it is never read as an IPv4 address), an optional port and path,
+    /// query, fragment.
+    pub const URL_PATTERN: &str = concat!(
+        r"^https?://([a-z0-9]+\.)*[a-z][a-z0-9]*(:[0-9]{1,4})?",
+        r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*",
+        r"(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?(#[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
+    );
 
     /// A string matching `pattern`.
     pub fn text(pattern: &str, description: &str) -> ObjectBuilder {

@@ -47,6 +47,9 @@ pub struct JobTypeDefinition {
     /// At most so many running jobs per key value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<ConcurrencyLimit>,
+    /// The `callback_url` of its jobs that name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 /// What runs a tenant's job type.
@@ -112,7 +115,9 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     if !valid {
         return Err(NameError::Invalid);
     }
-    if BUILTIN.iter().any(|builtin| builtin.name() == name) {
+    if BUILTIN.iter().any(|builtin| builtin.name() == name)
+        || name == jobs_domain::callback::CALLBACK_JOB_TYPE
+    {
         return Err(NameError::Reserved(name.to_owned()));
     }
     Ok(())
@@ -206,6 +211,11 @@ impl DefinedType {
                 .as_ref()
                 .map_or(Ok(()), ConcurrencyLimit::validate),
         ];
+        if let Some(url) = &definition.callback_url
+            && let Err(message) = jobs_domain::submission::check_callback_url(url)
+        {
+            errors.push(FieldError::new("callback_url", message));
+        }
         for message in checks.into_iter().filter_map(Result::err) {
             let (field, message) = message.split_once(": ").unwrap_or(("", &message));
             errors.push(FieldError::new(field, message));
@@ -580,6 +590,16 @@ pub fn definition_schema(limits: &SubmissionLimits) -> RefOr<Schema> {
                     )),
             ),
         )
+        .property(
+            "callback_url",
+            nullable(
+                text(
+                    crate::http::URL_PATTERN,
+                    "The callback_url of the type's jobs that name none.",
+                )
+                .max_length(Some(jobs_domain::submission::MAX_CALLBACK_URL_BYTES)),
+            ),
+        )
         .required("handler")
         .description(Some("A tenant's job type."))
         .into()
@@ -587,11 +607,11 @@ pub fn definition_schema(limits: &SubmissionLimits) -> RefOr<Schema> {
 
 /// A limit's `key`: a JSON pointer into the payload.
 fn payload_key_schema() -> ObjectBuilder {
-    use jobs_domain::payload_key::MAX_POINTER_BYTES;
+    use jobs_domain::payload_key::MAX_POINTER_CHARS;
     ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(r"^(/([^~\x00-\x1f\x7f-\x9f]|~[01])*)+$"))
-        .max_length(Some(MAX_POINTER_BYTES))
+        .max_length(Some(MAX_POINTER_CHARS))
         .description(Some(
             "A JSON pointer into the payload (`/user_id`) whose value the limit is kept per; \
              absent: one limit for the whole type. Payloads without it are refused.",

@@ -81,15 +81,7 @@ pub(crate) fn is_header_value_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
 
-/// A conservative form of the URLs [`HttpPayload::validate`] accepts, for the
-/// OpenAPI document: every string it matches is accepted, and most real URLs
-/// match. Lowercase host labels, the last starting with a letter (so it is
-/// never read as an IPv4 address), an optional port and path, query, fragment.
-pub(crate) const URL_PATTERN: &str = concat!(
-    r"^https?://([a-z0-9]+\.)*[a-z][a-z0-9]*(:[0-9]{1,4})?",
-    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*",
-    r"(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?(#[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
-);
+pub(crate) use jobs_domain::submission::schema::URL_PATTERN;
 
 impl Payload for HttpPayload {
     fn validate(&self) -> Result<(), String> {

@@ -239,6 +239,39 @@ impl TargetCaller {
         job: &Job,
         limit: Duration,
     ) -> Result<Value, HandlerError> {
+        self.send(spec, hmac_secret, request_body(job)?, job, limit)
+            .await
+    }
+
+    /// POSTs `body` to `url` signed with `secret` (`Jobs-Signature`), with
+    /// the contract's headers of `job` (the job doing the sending): a
+    /// completion callback. Answers are read as a target's are.
+    pub async fn post_signed(
+        &self,
+        url: &Url,
+        secret: &str,
+        body: Vec<u8>,
+        job: &Job,
+        limit: Duration,
+    ) -> Result<Value, HandlerError> {
+        let spec = TargetSpec {
+            url: url.clone(),
+            method: "POST".to_owned(),
+            headers: BTreeMap::new(),
+            auth: TargetAuth::Hmac,
+        };
+        self.send(&spec, Some(secret), body, job, limit).await
+    }
+
+    /// One request to `spec`'s target with `body`, within `limit`.
+    async fn send(
+        &self,
+        spec: &TargetSpec,
+        hmac_secret: Option<&str>,
+        body: Vec<u8>,
+        job: &Job,
+        limit: Duration,
+    ) -> Result<Value, HandlerError> {
         let deadline = Instant::now() + limit;
         // A spec stored under older rules is refused rather than sent.
         spec.validate()
@@ -249,7 +282,6 @@ impl TargetCaller {
         }
         let method = Method::from_bytes(spec.method.as_bytes())
             .map_err(|_| HandlerError::Permanent("method: not an HTTP method".to_owned()))?;
-        let body = request_body(job)?;
         let mut headers = sensitive_headers(&spec.headers)?;
         contract_headers(&mut headers, job)?;
         if let Some(audience) = spec.audience() {

@@ -152,6 +152,8 @@ fn job() -> Job {
         started_at: Some(now),
         finished_at: None,
         idempotency_key: None,
+        callback_url: None,
+        schedule: None,
     }
 }
 
@@ -550,4 +552,25 @@ async fn private_targets_are_refused_without_a_request_unless_private_networks_a
         );
     }
     assert!(target.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_signed_callback_to_a_private_address_is_refused_unless_private_networks_are_allowed() {
+    let target = Target::start().await;
+    let url: url::Url = target.url("/json").parse().expect("url");
+    let guarded = caller_with(Arc::new(StaticKeyIdTokens), false);
+    let refused = guarded
+        .post_signed(&url, "whsec_test", b"{}".to_vec(), &job(), LIMIT)
+        .await;
+    assert!(
+        matches!(&refused, Err(HandlerError::Permanent(error)) if error.contains("loopback")),
+        "{refused:?}"
+    );
+    assert!(target.received().is_empty());
+    let sent = caller()
+        .post_signed(&url, "whsec_test", b"{}".to_vec(), &job(), LIMIT)
+        .await;
+    assert!(sent.is_ok(), "{sent:?}");
+    let received = target.received();
+    assert_eq!(received.len(), 1);
 }

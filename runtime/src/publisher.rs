@@ -81,27 +81,49 @@ impl JobPublisher {
 
     /// Starts publishing `job` and returns at once; the outcome is recorded in the background.
     pub fn hand_off(&self, job: &Job) {
-        let message = match message_for(job) {
+        self.hand_off_message(&JobMessage::from(job), job.updated_at);
+    }
+
+    /// As [`JobPublisher::hand_off`], for a job known by its message and its
+    /// `updated_at` (`version`): a job another statement created, such as a
+    /// completion callback.
+    pub fn hand_off_message(&self, message: &JobMessage, version: DateTime<Utc>) {
+        let id = message.job_id;
+        let message = match encode(message) {
             Ok(message) => message,
             Err(err) => {
-                tracing::error!(job_id = %job.id, error = %err, "cannot encode job message; the reconciler will retry");
+                tracing::error!(job_id = %id, error = %err, "cannot encode job message; the reconciler will retry");
                 return;
             }
         };
         let publish = self.publisher.publish(message);
         let confirmed = self.confirmed.clone();
         let metrics = self.metrics.clone();
-        let (id, version) = (job.id, job.updated_at);
-        self.in_flight.spawn(async move {
-            let result = publish.await;
-            metrics.published(result.is_ok());
-            match result {
-                Ok(_) => {
-                    let _ = confirmed.send(Confirmation::Published(id, version));
-                }
+        self.in_flight
+            .spawn(async move { settle(publish, id, version, &confirmed, &metrics).await });
+    }
+
+    /// Starts publishing every job in one background task and returns at
+    /// once; their confirmations are recorded like [`JobPublisher::hand_off`]'s.
+    pub fn hand_off_all(&self, jobs: &[Job]) {
+        let publishes: Vec<_> = jobs
+            .iter()
+            .filter_map(|job| match message_for(job) {
+                Ok(message) => Some((job.id, job.updated_at, self.publisher.publish(message))),
                 Err(err) => {
-                    tracing::warn!(job_id = %id, error = %err, "publish failed; the reconciler will publish the job");
+                    tracing::error!(job_id = %job.id, error = %err, "cannot encode job message; the reconciler will retry");
+                    None
                 }
+            })
+            .collect();
+        if publishes.is_empty() {
+            return;
+        }
+        let confirmed = self.confirmed.clone();
+        let metrics = self.metrics.clone();
+        self.in_flight.spawn(async move {
+            for (id, version, publish) in publishes {
+                settle(publish, id, version, &confirmed, &metrics).await;
             }
         });
     }
@@ -142,6 +164,27 @@ impl JobPublisher {
         let (written, confirmations_written) = oneshot::channel();
         if self.confirmed.send(Confirmation::Barrier(written)).is_ok() {
             let _ = confirmations_written.await;
+        }
+    }
+}
+
+/// Awaits one hand-off's publish, counts it, and queues its confirmation;
+/// a failed one is left to the reconciler.
+async fn settle<T, E: std::fmt::Display>(
+    publish: impl Future<Output = Result<T, E>>,
+    id: JobId,
+    version: DateTime<Utc>,
+    confirmed: &mpsc::UnboundedSender<Confirmation>,
+    metrics: &Metrics,
+) {
+    let result = publish.await;
+    metrics.published(result.is_ok());
+    match result {
+        Ok(_) => {
+            let _ = confirmed.send(Confirmation::Published(id, version));
+        }
+        Err(err) => {
+            tracing::warn!(job_id = %id, error = %err, "publish failed; the reconciler will publish the job");
         }
     }
 }

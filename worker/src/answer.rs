@@ -45,6 +45,10 @@ pub enum AckReason {
     /// The handler failed and the job type's own schedule retries it: the
     /// reconciler publishes it when due, with no Pub/Sub delivery spent.
     RetryScheduled,
+    /// The job's key is at its type's concurrency limit: the job did not run
+    /// and waits, pending, until the reconciler publishes it after a short
+    /// delay. Acked, so no Pub/Sub delivery (and no attempt) is spent.
+    Deferred,
 }
 
 /// Why a delivery was nacked.
@@ -83,6 +87,7 @@ impl AckReason {
             AckReason::DeadLettered => "dead_lettered",
             AckReason::Requeued => "requeued",
             AckReason::RetryScheduled => "retry_scheduled",
+            AckReason::Deferred => "deferred",
         }
     }
 }
@@ -178,6 +183,17 @@ mod tests {
                 reason.as_str()
             );
         }
+    }
+
+    #[test]
+    fn a_deferral_is_an_ack_labelled_deferred() {
+        let deferred = Answer::Ack(AckReason::Deferred, Some(JobId::new()));
+        assert_eq!(deferred.label(), "deferred");
+        assert_eq!(
+            serde_json::to_value(AckReason::Deferred).expect("serialises"),
+            "deferred"
+        );
+        assert!(deferred.into_response().status().is_success());
     }
 
     #[test]

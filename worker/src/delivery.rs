@@ -5,8 +5,10 @@
 //! keeps coming back without an attempt running).
 
 use crate::answer::{AckReason, Answer, NackReason};
+use crate::callback;
 use crate::push_envelope::PushEnvelope;
 use crate::state::AppState;
+use jobs_domain::callback::CALLBACK_JOB_TYPE;
 use jobs_domain::retry_strategy::MAX_RETRY_DELAY_SECONDS;
 use jobs_domain::{
     Claim, Job, JobMessage, JobStatus, Outcome, Recorded, RetryStrategy, StoreError,
@@ -113,7 +115,11 @@ pub async fn dead_letter(state: &AppState, body: &[u8]) -> Answer {
 /// Claims the job `message` names and, when the claim is ours, runs it.
 async fn deliver(state: &AppState, message: JobMessage) -> Answer {
     let id = message.job_id;
-    let claim = match state.jobs.claim(id, state.lease_grace).await {
+    let claim = match state
+        .jobs
+        .claim_deferring(id, state.lease_grace, state.deferral)
+        .await
+    {
         Ok(claim) => claim,
         Err(err) => return nack(err),
     };
@@ -121,7 +127,8 @@ async fn deliver(state: &AppState, message: JobMessage) -> Answer {
     | Claim::Busy(job)
     | Claim::Finished(job)
     | Claim::Exhausted(job)
-    | Claim::NotDue(job) = &claim
+    | Claim::NotDue(job)
+    | Claim::Deferred(job) = &claim
     {
         // The stored type, not the message's: the database is the authority.
         let span = Span::current();
@@ -163,6 +170,12 @@ async fn deliver(state: &AppState, message: JobMessage) -> Answer {
             tracing::info!(run_at = %job.run_at, "the job is not due; acked, it is published again when due");
             Answer::Ack(AckReason::NotDue, Some(id))
         }
+        Claim::Deferred(job) => {
+            // Acked: a nack would spend one of Pub/Sub's deliveries, and after
+            // five dead-letter a job that never failed.
+            tracing::info!(run_at = %job.run_at, "the job's concurrency limit is reached; deferred and acked, it is published again when due");
+            Answer::Ack(AckReason::Deferred, Some(id))
+        }
         Claim::NotFound => {
             tracing::warn!("no such job; acked");
             Answer::Ack(AckReason::NotFound, Some(id))
@@ -180,16 +193,23 @@ async fn process(state: AppState, job: Job) -> Answer {
         .metrics
         .handler_ran(&job.job_type, outcome.label(), took);
     let elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-    let scheduled = matches!(outcome, Outcome::RetryScheduled { .. });
+    let scheduled = matches!(
+        outcome,
+        Outcome::RetryScheduled { .. }
+            | Outcome::TimedOut {
+                retry_in: Some(_),
+                ..
+            }
+    );
     match &outcome {
         Outcome::Succeeded(_) => tracing::info!(elapsed_ms, "handler succeeded"),
-        Outcome::Retryable(error) => {
+        Outcome::Retryable(error) | Outcome::TimedOut { error, .. } => {
             tracing::warn!(elapsed_ms, %error, "handler failed (retryable)");
         }
         Outcome::RetryScheduled { error, delay } => {
             tracing::warn!(elapsed_ms, %error, retry_in_s = delay.as_secs_f64(), "handler failed (retry scheduled)");
         }
-        Outcome::Permanent(error) => {
+        Outcome::Permanent(error) | Outcome::NoHandler(error) => {
             tracing::warn!(elapsed_ms, %error, "handler failed (permanent)");
         }
     }
@@ -233,10 +253,17 @@ pub fn run_limit(job: &Job, job_max_timeout: Duration) -> Duration {
 enum Handler {
     Runner(Arc<dyn Runner>, Job),
     Target(Arc<DefinedType>, Job),
+    Callback(Job),
 }
 
 /// Finds what runs `job`, and how its retryable failures are retried.
 async fn find(state: &AppState, job: &Job) -> Result<Option<(Handler, RetryStrategy)>, StoreError> {
+    if job.job_type == CALLBACK_JOB_TYPE {
+        return Ok(Some((
+            Handler::Callback(job.clone()),
+            RetryStrategy::Pubsub,
+        )));
+    }
     if let Some(runner) = state.registry.get(&job.job_type) {
         return Ok(Some((
             Handler::Runner(runner, job.clone()),
@@ -295,7 +322,7 @@ async fn run(state: &AppState, job: &Job, limit: Duration) -> Outcome {
     let (handler, retry) = match find(state, job).await {
         Ok(Some(found)) => found,
         Ok(None) => {
-            return Outcome::Permanent(format!(
+            return Outcome::NoHandler(format!(
                 "no handler is registered for job type `{}`",
                 job.job_type
             ));
@@ -309,6 +336,7 @@ async fn run(state: &AppState, job: &Job, limit: Duration) -> Outcome {
             match handler {
                 Handler::Runner(runner, job) => runner.run(&job).await,
                 Handler::Target(defined, job) => call_target(&owned, &defined, &job, limit).await,
+                Handler::Callback(job) => callback::send(&owned, &job, limit).await,
             }
         }
         .in_current_span(),
@@ -322,7 +350,11 @@ async fn run(state: &AppState, job: &Job, limit: Duration) -> Outcome {
         }
         Err(_elapsed) => {
             task.abort();
-            HandlerError::Retryable(format!("timed out after {} s", limit.as_secs_f64()))
+            let error = format!("timed out after {} s", limit.as_secs_f64());
+            return Outcome::TimedOut {
+                retry_in: retry.delay(job.attempts),
+                error,
+            };
         }
     };
     schedule(outcome, retry, job.attempts)

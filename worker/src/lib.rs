@@ -3,6 +3,7 @@
 //! runs its job type under the job's timeout and records the outcome.
 
 pub mod answer;
+pub mod callback;
 pub mod cli;
 pub mod delivery;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod push_auth;
 pub mod push_envelope;
 pub mod reconciler;
 pub mod routes;
+pub mod scheduler;
 pub mod settings;
 pub mod startup;
 pub mod state;

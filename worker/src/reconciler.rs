@@ -1,19 +1,29 @@
 //! The reconciler: one leader at a time (a PostgreSQL advisory lock) publishes
 //! the jobs Pub/Sub does not know about — never published, delayed and now due,
 //! or leased by a worker that vanished. The worker is idempotent, so a message
-//! published twice costs an ack, never a second run.
+//! published twice costs an ack, never a second run. The leader also enqueues
+//! the jobs of periodic schedules (`scheduler.rs`), waking for each
+//! schedule's next occurrence as well as on its interval.
 
+use crate::scheduler::Scheduler;
 use crate::settings::{ReconcilerSettings, RetentionSettings};
-use jobs_domain::{JobStore, StoreError};
+use jobs_domain::{JobStore, ScheduleStore, StoreError};
+use jobs_job_types::JobTypeCatalog;
 use jobs_runtime::{JobPublisher, Metrics};
 use sqlx::{Connection, PgConnection};
 use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The advisory lock key of the reconciler's leadership ("jobsrcnl").
 const LEADER_LOCK_KEY: i64 = 0x6a6f_6273_7263_6e6c;
 
-/// Publishes what Pub/Sub should have but does not, and deletes finished
-/// jobs past their retention.
+/// How long after a schedule's next occurrence (by the database's clock) the
+/// leader wakes for it, so the occurrence has surely come when it looks.
+const SCHEDULE_WAKE_SLACK: Duration = Duration::from_millis(10);
+
+/// Publishes what Pub/Sub should have but does not, enqueues the jobs of due
+/// schedule occurrences, and deletes finished jobs past their retention.
 #[derive(Debug)]
 pub struct Reconciler {
     store: JobStore,
@@ -21,23 +31,44 @@ pub struct Reconciler {
     settings: ReconcilerSettings,
     retention: RetentionSettings,
     metrics: Metrics,
+    scheduler: Scheduler,
 }
 
 impl Reconciler {
-    /// A reconciler over `store`, publishing with `publisher`; deletions are counted in `metrics`.
+    /// A reconciler over `store`, publishing with `publisher`; deletions are
+    /// counted in `metrics`; `job_types` gives scheduled jobs their concurrency key.
     pub fn new(
         store: JobStore,
         publisher: JobPublisher,
         settings: ReconcilerSettings,
         retention: RetentionSettings,
         metrics: Metrics,
+        job_types: JobTypeCatalog,
     ) -> Self {
+        let scheduler = Scheduler::new(
+            ScheduleStore::new(store.pool().clone()),
+            publisher.clone(),
+            job_types,
+        );
         Reconciler {
             store,
             publisher,
             settings,
             retention,
             metrics,
+            scheduler,
+        }
+    }
+
+    /// One scheduler pass: enqueues the due occurrences' jobs; returns when
+    /// to wake for the next one (`None`: no active schedule, or the pass failed).
+    pub async fn schedule_once(&self) -> Option<Instant> {
+        match self.scheduler.enqueue_due().await {
+            Ok(next) => next.map(|wait| Instant::now() + wait + SCHEDULE_WAKE_SLACK),
+            Err(err) => {
+                tracing::warn!(error = %err, "scheduler pass failed; retrying next tick");
+                None
+            }
         }
     }
 
@@ -89,7 +120,9 @@ impl Reconciler {
     }
 
     /// Runs passes while this process holds leadership, trying to take it when
-    /// it does not, until `shutdown` resolves.
+    /// it does not, until `shutdown` resolves. Between ticks, the leader also
+    /// wakes when a schedule's next occurrence comes, for a scheduler pass
+    /// only, so an every-second schedule misses no second whatever the interval.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         // The first pass waits one interval, so a process serves before it
@@ -98,11 +131,13 @@ impl Reconciler {
         let mut ticker = tokio::time::interval_at(first, self.settings.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut leader: Option<PgConnection> = None;
+        let mut schedule_wake: Option<Instant> = None;
         loop {
-            tokio::select! {
+            let tick = tokio::select! {
                 () = &mut shutdown => break,
-                _ = ticker.tick() => {}
-            }
+                _ = ticker.tick() => true,
+                () = sleep_until(schedule_wake) => false,
+            };
             leader = match leader {
                 Some(mut conn) => match conn.ping().await {
                     Ok(()) => Some(conn),
@@ -113,7 +148,12 @@ impl Reconciler {
                 },
                 None => self.try_lead().await,
             };
+            schedule_wake = None;
             if leader.is_some() {
+                schedule_wake = self.schedule_once().await;
+                if !tick {
+                    continue;
+                }
                 if let Err(err) = self.reconcile_once().await {
                     tracing::warn!(error = %err, "reconciler pass failed; retrying next tick");
                 }
@@ -152,5 +192,13 @@ impl Reconciler {
                 None
             }
         }
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

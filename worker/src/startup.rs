@@ -6,7 +6,7 @@ use crate::reconciler::Reconciler;
 use crate::routes::app;
 use crate::settings::WorkerSettings;
 use crate::state::AppState;
-use jobs_domain::{JobStore, JobTypeStore};
+use jobs_domain::{CallbackSecrets, JobStore, JobTypeStore};
 use jobs_job_types::{GoogleIdTokens, JobTypeCatalog, Registry, TargetCaller};
 use jobs_runtime::settings::SettingError;
 use jobs_runtime::{JobPublisher, Metrics, Server, StartupError};
@@ -32,6 +32,7 @@ pub async fn build_with(
             .map_err(|err| StartupError::JobTypes(Box::new(err)))?,
     };
     let requeue = settings.delivery.requeue_policy()?;
+    let deferral = settings.delivery.deferral_policy()?;
     let limits = settings.server.job_limits.submission_limits()?;
     let secret_box = settings
         .secrets
@@ -54,19 +55,27 @@ pub async fn build_with(
             None
         }
     };
-    let jobs = JobStore::new(pool.clone());
+    let base = JobStore::new(pool.clone());
+    let callback_secrets = CallbackSecrets::new(pool.clone());
     let job_types = JobTypeCatalog::new(JobTypeStore::new(pool), limits);
     let metrics = Metrics::new();
     let publisher =
-        JobPublisher::new(&settings.server.pubsub, jobs.clone(), metrics.clone()).await?;
+        JobPublisher::new(&settings.server.pubsub, base.clone(), metrics.clone()).await?;
+    // Jobs a change creates (callbacks) are published as soon as they are committed.
+    let jobs = base.on_created({
+        let publisher = publisher.clone();
+        Arc::new(move |message, version| publisher.hand_off_message(message, version))
+    });
     let reconciler = Reconciler::new(
         jobs.clone(),
         publisher.clone(),
         settings.reconciler,
         settings.retention,
         metrics.clone(),
+        job_types.clone(),
     );
     let state = AppState {
+        callback_secrets,
         jobs,
         registry: Arc::new(registry),
         job_types,
@@ -75,6 +84,7 @@ pub async fn build_with(
         push_auth,
         lease_grace: settings.delivery.lease_grace,
         requeue,
+        deferral,
         job_max_timeout: settings.server.job_limits.max_timeout(),
         max_body_bytes: settings.delivery.push_max_body_bytes,
         metrics,

@@ -1,7 +1,7 @@
 //! The state every route shares, built once from the settings.
 
 use crate::push_auth::PushVerifier;
-use jobs_domain::{JobStore, RequeuePolicy};
+use jobs_domain::{CallbackSecrets, DeferralPolicy, JobStore, RequeuePolicy};
 use jobs_job_types::{JobTypeCatalog, Registry, SecretBox, TargetCaller};
 use jobs_runtime::Metrics;
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use std::time::Duration;
 pub struct AppState {
     /// The job store.
     pub jobs: JobStore,
+    /// The tenants' sealed callback secrets, which sign their callbacks.
+    pub callback_secrets: CallbackSecrets,
     /// The runnable job types by name.
     pub registry: Arc<Registry>,
     /// The tenants' own job types, cached.
@@ -26,6 +28,8 @@ pub struct AppState {
     pub lease_grace: Duration,
     /// How dead-lettered jobs are requeued.
     pub requeue: RequeuePolicy,
+    /// How a job whose key is at its type's concurrency limit waits.
+    pub deferral: DeferralPolicy,
     /// The cap on any handler run, whatever the job's timeout.
     pub job_max_timeout: Duration,
     /// Largest push body, in bytes.

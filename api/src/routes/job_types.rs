@@ -233,8 +233,8 @@ async fn put_job_type(
     JsonBody(definition): JsonBody<JobTypeDefinition>,
 ) -> Result<Response, ApiError> {
     valid_name(&name)?;
-    if is_builtin(&name) {
-        return Err(ApiError::Conflict(NameError::Reserved(name).to_string()));
+    if let Err(reserved @ NameError::Reserved(_)) = check_name(&name) {
+        return Err(ApiError::Conflict(reserved.to_string()));
     }
     let defined = DefinedType::new(&name, definition, &state.limits, state.secret_box.is_some())
         .map_err(ApiError::Invalid)?;

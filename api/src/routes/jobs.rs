@@ -4,11 +4,16 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{JobIdPath, JsonBody, Tenant};
 use crate::page_token;
 use crate::state::AppState;
+use crate::submission::{prepare, require_callback_secret};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use jobs_domain::{FieldError, Job, JobFilter, JobHistoryEntry, JobStatus, JobSubmission};
+use chrono::{DateTime, Utc};
+use jobs_domain::schedule::{NAME_PATTERN, is_valid_name};
+use jobs_domain::{
+    FailureReason, FieldError, Job, JobFilter, JobHistoryEntry, JobStatus, JobSubmission,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -64,37 +69,23 @@ async fn submit_job(
         ),
         None => None,
     };
-    // A tenant's own type (cached: no extra round trip on the hot path), or a built-in.
-    let defined = match jobs_job_types::check_name(&submission.job_type) {
-        Ok(()) => state.job_types.get(tenant, &submission.job_type).await?,
-        Err(_) => None,
-    };
-    let new_job = match &defined {
-        Some(defined) => submission.validate(
-            header_key,
-            &defined.limits(&state.limits),
-            defined.as_ref(),
-            chrono::Utc::now(),
-        ),
-        None => submission.validate(
-            header_key,
-            &state.limits,
-            &jobs_job_types::BuiltinTypes,
-            chrono::Utc::now(),
-        ),
-    }
-    .map_err(ApiError::Invalid)?;
-    let rate_limited = defined
-        .as_ref()
-        .and_then(|defined| defined.rate_key(&new_job.payload));
-    let submitted = match rate_limited {
+    let prepared = prepare(&state, tenant, submission, header_key)
+        .await?
+        .map_err(ApiError::Invalid)?;
+    require_callback_secret(
+        &state,
+        tenant,
+        std::iter::once(("callback_url".to_owned(), &prepared.job)),
+    )
+    .await?;
+    let submitted = match &prepared.rate_limit {
         Some((limit, key)) => {
             state
                 .jobs
-                .insert_rate_limited(tenant, new_job, limit, &key)
+                .insert_rate_limited(tenant, prepared.job, limit, key)
                 .await?
         }
-        None => state.jobs.insert(tenant, new_job).await?,
+        None => state.jobs.insert(tenant, prepared.job).await?,
     };
     state
         .metrics
@@ -214,6 +205,18 @@ struct ListQuery {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
     )]
     job_type: Option<String>,
+    /// Only failed jobs that failed for this reason.
+    #[param(value_type = FailureReason, required = false)]
+    failure_reason: Option<String>,
+    /// Only jobs that finished at or after this time (RFC 3339).
+    #[param(value_type = chrono::DateTime<chrono::Utc>, required = false)]
+    finished_after: Option<String>,
+    /// Only jobs that finished before this time (RFC 3339).
+    #[param(value_type = chrono::DateTime<chrono::Utc>, required = false)]
+    finished_before: Option<String>,
+    /// Only jobs the schedule of this name enqueued.
+    #[param(pattern = r"^[a-z][a-z0-9._-]{0,99}$")]
+    schedule: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(value_type = u32, required = false, minimum = 1, maximum = 100)]
     limit: Option<String>,
@@ -245,6 +248,25 @@ fn page_size(raw: &str) -> Option<u32> {
     raw.parse()
         .ok()
         .filter(|limit| (1..=MAX_PAGE_SIZE).contains(limit))
+}
+
+/// An RFC 3339 time of a query parameter; an unreadable one is a field error.
+pub(crate) fn time_param(
+    name: &str,
+    raw: Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> Option<DateTime<Utc>> {
+    let raw = raw?;
+    match DateTime::parse_from_rfc3339(&raw) {
+        Ok(time) => Some(time.with_timezone(&Utc)),
+        Err(_) => {
+            errors.push(FieldError::new(
+                name,
+                "must be an RFC 3339 time, such as 2026-01-31T00:00:00Z",
+            ));
+            None
+        }
+    }
 }
 
 /// List jobs, newest first.
@@ -311,12 +333,33 @@ async fn list_jobs(
             format!("must be 1 to {MAX_TYPE_CHARS} characters with no control characters"),
         ));
     }
+    let failure_reason = match query.failure_reason.as_deref().map(str::parse) {
+        Some(Err(message)) => {
+            errors.push(FieldError::new("failure_reason", message));
+            None
+        }
+        other => other.and_then(Result::ok),
+    };
+    let finished_after = time_param("finished_after", query.finished_after, &mut errors);
+    let finished_before = time_param("finished_before", query.finished_before, &mut errors);
+    if let Some(schedule) = &query.schedule
+        && !is_valid_name(schedule)
+    {
+        errors.push(FieldError::new(
+            "schedule",
+            format!("must be a schedule's name, matching {NAME_PATTERN}"),
+        ));
+    }
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
     let filter = JobFilter {
         status,
         job_type: query.job_type,
+        failure_reason,
+        finished_after,
+        finished_before,
+        schedule: query.schedule,
     };
     let page = state.jobs.list(tenant, &filter, limit, after).await?;
     Ok(Json(JobList {

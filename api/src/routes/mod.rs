@@ -1,9 +1,12 @@
 //! The HTTP surface: each resource's router, merged here with the OpenAPI document.
 
+mod callback_secret;
 mod health;
 mod job_types;
 mod jobs;
+mod jobs_bulk;
 mod metrics;
+mod schedules;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -12,6 +15,7 @@ use axum::middleware::from_fn;
 use axum::routing::get;
 use axum::{Json, Router};
 use jobs_domain::SubmissionLimits;
+use jobs_domain::schedule::schedule_schemas;
 use jobs_domain::submission::submission_schemas;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
@@ -120,6 +124,9 @@ impl Modify for ConfiguredLimits {
         components
             .schemas
             .extend(submission_schemas(&self.0, &payloads));
+        components
+            .schemas
+            .extend(schedule_schemas(&self.0, &payloads));
         components.schemas.insert(
             "JobTypeDefinition".to_owned(),
             jobs_job_types::definition_schema(&self.0),
@@ -135,7 +142,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(jobs::router())
+        .merge(jobs_bulk::router())
+        .merge(callback_secret::router())
         .merge(job_types::router())
+        .merge(schedules::router())
         .merge(health::router())
         .merge(metrics::router())
         .split_for_parts();

@@ -127,6 +127,13 @@ impl TestApp {
             .expect("get")
     }
 
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.authed(self.client.post(self.url(path)).json(body))
+            .send()
+            .await
+            .expect("post")
+    }
+
     pub async fn post(&self, path: &str) -> Response {
         self.authed(self.client.post(self.url(path)))
             .send()

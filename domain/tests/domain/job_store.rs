@@ -35,6 +35,8 @@ fn noop(max_attempts: i32) -> NewJob {
         timeout_seconds: 30,
         run_at: None,
         idempotency: None,
+        callback_url: None,
+        concurrency_key: None,
     }
 }
 

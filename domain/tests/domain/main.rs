@@ -1,5 +1,7 @@
 //! The domain's integration tests, in one binary so that the test build links
 //! the dependency graph once for this crate.
 
+mod concurrency;
 mod job_store;
+mod schedule_store;
 mod state_machine;

@@ -1,8 +1,8 @@
 //! The state machine: the design table pair by pair, and invariants under random events.
 
 use jobs_domain::{
-    Cause, DeadLetter, ErrorUpdate, FailureReason, Job, JobEvent, JobId, JobState, JobStatus,
-    Outcome, RequeuePolicy, TenantId, Transition,
+    Cause, DeadLetter, Deferral, DeferralPolicy, ErrorUpdate, FailureReason, Job, JobEvent, JobId,
+    JobState, JobStatus, Outcome, RequeuePolicy, TenantId, Transition,
 };
 use proptest::prelude::*;
 use std::time::Duration;
@@ -24,6 +24,7 @@ fn expected_with_attempts_left(status: JobStatus, event: JobEvent) -> Option<Job
         (S::Pending, E::Cancelled) => Some(state(S::Cancelled, 1, 3)),
         (S::Pending | S::Processing, E::DeadLettered) => Some(state(S::Failed, 1, 3)),
         (S::Pending | S::Processing, E::Requeued) => Some(state(S::Pending, 1, 3)),
+        (S::Pending | S::Processing, E::Deferred) => Some(state(S::Pending, 1, 3)),
         (S::Processing, E::LeaseExpired) => Some(state(S::Processing, 2, 3)),
         (S::Processing, E::Succeeded) => Some(state(S::Completed, 1, 3)),
         (S::Processing, E::FailedRetryable) => Some(state(S::Pending, 1, 3)),
@@ -168,6 +169,8 @@ fn job_in(state: JobState, error: Option<&str>) -> Job {
         started_at: None,
         finished_at: None,
         idempotency_key: None,
+        callback_url: None,
+        schedule: None,
     }
 }
 
@@ -278,6 +281,42 @@ fn a_retryable_error_on_the_last_attempt_is_recorded_as_attempts_exhausted() {
     );
     let expired = Transition::decide(&last, 0, Cause::LeaseExpired).expect("allowed");
     assert_eq!(expired.event, JobEvent::AttemptsExhausted);
+    assert_eq!(expired.failure_reason, Some(FailureReason::TimedOut));
+}
+
+#[test]
+fn a_last_attempt_that_ran_out_of_time_fails_as_timed_out_and_an_earlier_one_is_retried() {
+    let timed_out = |retry_in| {
+        Cause::Outcome(Outcome::TimedOut {
+            error: "timed out after 30 s".into(),
+            retry_in,
+        })
+    };
+    let last = job_in(state(JobStatus::Processing, 3, 3), None);
+    let failed = Transition::decide(&last, 0, timed_out(None)).expect("allowed");
+    assert_eq!(failed.to.status, JobStatus::Failed);
+    assert_eq!(failed.failure_reason, Some(FailureReason::TimedOut));
+    let earlier = job_in(state(JobStatus::Processing, 1, 3), None);
+    let retried =
+        Transition::decide(&earlier, 0, timed_out(Some(Duration::from_secs(4)))).expect("allowed");
+    assert_eq!(retried.to.status, JobStatus::Pending);
+    assert_eq!(retried.run_in, Some(Duration::from_secs(4)));
+    assert_eq!(retried.failure_reason, None);
+}
+
+#[test]
+fn a_job_nothing_can_run_fails_at_once_as_type_deleted() {
+    let first = job_in(state(JobStatus::Processing, 1, 3), None);
+    let failed = Transition::decide(
+        &first,
+        0,
+        Cause::Outcome(Outcome::NoHandler(
+            "no handler is registered for job type `gone`".into(),
+        )),
+    )
+    .expect("allowed");
+    assert_eq!(failed.event, JobEvent::FailedPermanent);
+    assert_eq!(failed.failure_reason, Some(FailureReason::TypeDeleted));
 }
 
 #[test]
@@ -322,4 +361,143 @@ fn an_error_outcome_replaces_the_error_and_a_success_stores_its_result() {
         (done.error, done.result),
         (ErrorUpdate::Keep, Some(serde_json::json!(7)))
     );
+}
+
+fn deferral(deferrals: i32, since_event: Option<Duration>) -> Cause {
+    Cause::Deferred(Deferral {
+        limit: 1,
+        deferrals,
+        since_event,
+        policy: DeferralPolicy::DEFAULT,
+    })
+}
+
+#[test]
+fn a_decided_deferral_goes_where_apply_goes_for_every_status() {
+    for status in JobStatus::ALL {
+        for attempts in [1, 3] {
+            let from = state(status, attempts, 3);
+            let case = format!("{status} {attempts}/3");
+            match Transition::decide(&job_in(from, None), 0, deferral(0, None)) {
+                Ok(transition) => {
+                    assert_eq!(from.apply(JobEvent::Deferred), Ok(transition.to), "{case}");
+                    assert_eq!(transition.event, JobEvent::Deferred, "{case}");
+                    assert_eq!(transition.to.status, JobStatus::Pending, "{case}");
+                    assert_eq!(transition.to.attempts, attempts, "{case}: no attempt spent");
+                    assert!(transition.republish, "{case}: published again when due");
+                    assert_eq!(transition.failure_reason, None, "{case}");
+                }
+                Err(err) => {
+                    assert!(from.apply(JobEvent::Deferred).is_err(), "{case}: {err}");
+                    assert!(
+                        !matches!(status, JobStatus::Pending | JobStatus::Processing)
+                            || attempts == 3,
+                        "{case}: refused with an attempt left"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_deferral_keeps_the_job_pending_and_waits_from_one_second_doubling_up_to_ten() {
+    let pending = job_in(state(JobStatus::Pending, 0, 3), None);
+    let delays: Vec<Option<Duration>> = (0..7)
+        .map(|before| {
+            let transition =
+                Transition::decide(&pending, 0, deferral(before, None)).expect("allowed");
+            assert_eq!(transition.deferrals, Some(before + 1));
+            assert_eq!(transition.to, state(JobStatus::Pending, 0, 3));
+            assert_eq!(transition.error, ErrorUpdate::Keep);
+            assert_eq!(transition.dead_letters, 0, "a deferral is no dead-letter");
+            transition.run_in
+        })
+        .collect();
+    let seconds = |s: u64| Some(Duration::from_secs(s));
+    assert_eq!(
+        delays,
+        [
+            seconds(1),
+            seconds(2),
+            seconds(4),
+            seconds(8),
+            seconds(10),
+            seconds(10),
+            seconds(10)
+        ]
+    );
+}
+
+#[test]
+fn a_deferral_is_recorded_only_when_the_last_recorded_one_is_a_few_seconds_old() {
+    let pending = job_in(state(JobStatus::Pending, 0, 3), None);
+    let recorded = |since: Option<Duration>| {
+        Transition::decide(&pending, 0, deferral(3, since))
+            .expect("allowed")
+            .recorded
+    };
+    assert!(recorded(None), "the first deferral is recorded");
+    assert!(!recorded(Some(Duration::ZERO)));
+    assert!(!recorded(Some(Duration::from_millis(4_999))));
+    assert!(recorded(Some(DeferralPolicy::DEFAULT.event_every)));
+    assert!(recorded(Some(Duration::from_secs(60))));
+    // Every other change is recorded.
+    let retried = Transition::decide(
+        &job_in(state(JobStatus::Failed, 3, 3), None),
+        0,
+        Cause::Retried,
+    )
+    .expect("allowed");
+    assert!(retried.recorded);
+}
+
+#[test]
+fn a_deferred_expired_lease_goes_back_to_pending_with_its_attempt_spent() {
+    let expired = job_in(state(JobStatus::Processing, 2, 3), None);
+    let deferred = Transition::decide(&expired, 0, deferral(0, None)).expect("allowed");
+    assert_eq!(deferred.to, state(JobStatus::Pending, 2, 3));
+    assert_eq!(
+        deferred.error,
+        ErrorUpdate::Set("lease expired without an outcome".into())
+    );
+    let last = job_in(state(JobStatus::Processing, 3, 3), None);
+    assert!(
+        Transition::decide(&last, 0, deferral(0, None)).is_err(),
+        "the last attempt's expired lease fails the job instead"
+    );
+}
+
+#[test]
+fn a_retry_starts_the_deferrals_afresh_and_other_changes_leave_them() {
+    let failed = job_in(state(JobStatus::Failed, 3, 3), None);
+    let retried = Transition::decide(&failed, 0, Cause::Retried).expect("allowed");
+    assert_eq!(retried.deferrals, Some(0));
+    let processing = job_in(state(JobStatus::Processing, 1, 3), None);
+    let done = Transition::decide(
+        &processing,
+        0,
+        Cause::Outcome(Outcome::Succeeded(serde_json::json!(1))),
+    )
+    .expect("allowed");
+    assert_eq!(done.deferrals, None);
+}
+
+proptest! {
+    #[test]
+    fn deferrals_never_spend_an_attempt_and_their_delays_grow_within_bounds(
+        attempts in 0..5i32,
+        before in 0..2000i32,
+        since_ms in proptest::option::of(0..20_000u64),
+    ) {
+        let policy = DeferralPolicy::DEFAULT;
+        let job = job_in(state(JobStatus::Pending, attempts, 5), None);
+        let since = since_ms.map(Duration::from_millis);
+        let transition = Transition::decide(&job, 0, deferral(before, since)).expect("allowed");
+        let delay = transition.run_in.expect("a delay");
+        prop_assert_eq!(transition.to.attempts, attempts);
+        prop_assert!(delay >= policy.delay && delay <= policy.max_delay, "{:?}", delay);
+        prop_assert!(policy.delay_of(before + 2) >= delay, "delays never shrink");
+        prop_assert_eq!(transition.recorded, since.is_none_or(|s| s >= policy.event_every));
+    }
 }

@@ -1,12 +1,13 @@
-//! How deliveries are taken in, how long a claim holds a job, and how a
-//! dead-lettered job is requeued.
+//! How deliveries are taken in, how long a claim holds a job, how a
+//! dead-lettered job is requeued, and how a job whose key is at its type's
+//! concurrency limit waits.
 
 use clap::Args;
-use jobs_domain::RequeuePolicy;
+use jobs_domain::{DeferralPolicy, RequeuePolicy};
 use jobs_runtime::settings::{SettingError, parse_fractional_seconds, parse_seconds};
 use std::time::Duration;
 
-/// Push bodies, leases and dead-letter requeues.
+/// Push bodies, leases, dead-letter requeues and concurrency deferrals.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct DeliverySettings {
     /// Largest push body accepted, in bytes.
@@ -29,6 +30,15 @@ pub struct DeliverySettings {
     #[arg(long, env = "DEAD_LETTER_REQUEUE_MAX_DELAY_SECONDS", value_name = "DEAD_LETTER_REQUEUE_MAX_DELAY_SECONDS",
           default_value = "900", value_parser = parse_fractional_seconds)]
     pub dead_letter_requeue_max_delay: Duration,
+    /// Seconds before a job whose key is at its type's concurrency limit is
+    /// published again; doubles with each deferral until the job runs.
+    #[arg(long, env = "CONCURRENCY_DEFER_DELAY_SECONDS", value_name = "CONCURRENCY_DEFER_DELAY_SECONDS",
+          default_value = "1", value_parser = parse_fractional_seconds)]
+    pub concurrency_defer_delay: Duration,
+    /// The longest delay before a deferred job is published again, in seconds.
+    #[arg(long, env = "CONCURRENCY_DEFER_MAX_DELAY_SECONDS", value_name = "CONCURRENCY_DEFER_MAX_DELAY_SECONDS",
+          default_value = "10", value_parser = parse_fractional_seconds)]
+    pub concurrency_defer_max_delay: Duration,
 }
 
 impl DeliverySettings {
@@ -44,6 +54,23 @@ impl DeliverySettings {
             limit: self.dead_letter_requeue_limit,
             delay: self.dead_letter_requeue_delay,
             max_delay: self.dead_letter_requeue_max_delay,
+        })
+    }
+
+    /// The deferral policy, after checking its delays agree; a job's
+    /// `deferred` events stay at most one per [`DeferralPolicy::DEFAULT`]'s
+    /// `event_every`.
+    pub fn deferral_policy(&self) -> Result<DeferralPolicy, SettingError> {
+        if self.concurrency_defer_delay > self.concurrency_defer_max_delay {
+            return Err(SettingError {
+                setting: "CONCURRENCY_DEFER_DELAY_SECONDS",
+                message: "must not exceed CONCURRENCY_DEFER_MAX_DELAY_SECONDS".to_owned(),
+            });
+        }
+        Ok(DeferralPolicy {
+            delay: self.concurrency_defer_delay,
+            max_delay: self.concurrency_defer_max_delay,
+            ..DeferralPolicy::DEFAULT
         })
     }
 }

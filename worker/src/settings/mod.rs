@@ -77,6 +77,27 @@ mod tests {
     }
 
     #[test]
+    fn deferrals_wait_1_to_10_seconds_by_default_and_a_delay_over_its_cap_is_refused() {
+        let policy = parse(&[]).delivery.deferral_policy().expect("consistent");
+        assert_eq!(policy, jobs_domain::DeferralPolicy::DEFAULT);
+        let scaled = parse(&[
+            "--concurrency-defer-delay=0.01",
+            "--concurrency-defer-max-delay=0.1",
+        ]);
+        let policy = scaled.delivery.deferral_policy().expect("consistent");
+        assert_eq!(
+            (policy.delay, policy.max_delay),
+            (Duration::from_millis(10), Duration::from_millis(100))
+        );
+        let upside_down = parse(&["--concurrency-defer-delay=20"]);
+        let err = upside_down
+            .delivery
+            .deferral_policy()
+            .expect_err("over the cap");
+        assert_eq!(err.setting, "CONCURRENCY_DEFER_DELAY_SECONDS");
+    }
+
+    #[test]
     fn an_audience_without_a_service_account_is_refused_naming_the_setting() {
         let settings = parse(&["--push-audience", "https://worker.example.com"]);
         let err = settings.push_auth.checked().expect_err("must be refused");

@@ -1,4 +1,5 @@
-//! The stack under test: API and emulator in process, worker as a child process.
+//! The stack under test: API and emulator in process, worker as a child
+//! process (or several, behind a balancer).
 
 use crate::target::Target;
 use clap::Parser;
@@ -34,6 +35,11 @@ pub struct Stack {
     pub emulator_host: String,
     worker: Option<Child>,
     worker_port: u16,
+    /// Worker processes behind the balancer at `worker_port`, and their URLs.
+    balanced: Vec<(Child, String)>,
+    /// Workers besides the one Pub/Sub pushes to, each on a port of its own:
+    /// they compete for the reconciler's leadership.
+    other_workers: Vec<Child>,
     database_url: String,
     /// Extra environment of the worker, over the defaults set in `start_worker`.
     worker_env: Vec<(String, String)>,
@@ -111,6 +117,8 @@ impl Stack {
             emulator_host,
             worker: None,
             worker_port: free_port(),
+            balanced: Vec::new(),
+            other_workers: Vec::new(),
             database_url,
             worker_env: Vec::new(),
         }
@@ -157,6 +165,28 @@ impl Stack {
         self.spawn_worker(&database_url, "/readyz").await;
     }
 
+    /// Starts `count` worker processes, each on a port of its own, behind a
+    /// round-robin balancer where the emulator pushes (as Cloud Run spreads
+    /// pushes over instances), and waits until each is ready. Every one of
+    /// them runs the reconciler loop too, and one leads it.
+    pub async fn start_balanced_workers(&mut self, count: usize) {
+        let database_url = self.database_url.clone();
+        let mut urls = Vec::new();
+        for _ in 0..count {
+            let port = free_port();
+            let child = self.spawn_worker_at(&database_url, port, "/readyz").await;
+            let url = format!("http://127.0.0.1:{port}");
+            urls.push(url.clone());
+            self.balanced.push((child, url));
+        }
+        crate::balancer::start(self.worker_port, urls).await;
+    }
+
+    /// The base URLs of the workers behind the balancer.
+    pub fn balanced_worker_urls(&self) -> Vec<String> {
+        self.balanced.iter().map(|(_, url)| url.clone()).collect()
+    }
+
     /// Starts the worker with a database that cannot be reached (nothing
     /// listens at its port), as during an outage, and waits until it is up.
     pub async fn start_worker_without_database(&mut self) {
@@ -164,12 +194,32 @@ impl Stack {
         self.spawn_worker(&unreachable, "/healthz").await;
     }
 
+    /// Starts another worker process on a port of its own (Pub/Sub does not
+    /// push to it) and waits until it is ready; it competes for the
+    /// reconciler's leadership like any worker.
+    pub async fn start_another_worker(&mut self) {
+        let database_url = self.database_url.clone();
+        let child = self
+            .spawn_worker_at(&database_url, free_port(), "/readyz")
+            .await;
+        self.other_workers.push(child);
+    }
+
     async fn spawn_worker(&mut self, database_url: &str, ready_path: &str) {
+        let child = self
+            .spawn_worker_at(database_url, self.worker_port, ready_path)
+            .await;
+        self.worker = Some(child);
+    }
+
+    /// Starts a worker process listening on `port` and waits until
+    /// `ready_path` answers 2xx there.
+    async fn spawn_worker_at(&self, database_url: &str, port: u16, ready_path: &str) -> Child {
         let child = Command::new(env!("CARGO_BIN_EXE_worker"))
             .env("DATABASE_URL", database_url)
             .env("DATABASE_MAX_CONNECTIONS", "10")
             .env("HOST", "127.0.0.1")
-            .env("PORT", self.worker_port.to_string())
+            .env("PORT", port.to_string())
             .env("PUBSUB_EMULATOR_HOST", &self.emulator_host)
             .env("GOOGLE_CLOUD_PROJECT", pubsub_emulator::DEFAULT_PROJECT)
             .env("JOBS_TOPIC", JOBS_TOPIC)
@@ -180,6 +230,9 @@ impl Stack {
             // The time scale for requeues, as the emulator's for its backoff.
             .env("DEAD_LETTER_REQUEUE_DELAY_SECONDS", "0.5")
             .env("DEAD_LETTER_REQUEUE_MAX_DELAY_SECONDS", "2")
+            // And for deferrals at a concurrency limit: 10 ms doubling to 100 ms.
+            .env("CONCURRENCY_DEFER_DELAY_SECONDS", "0.01")
+            .env("CONCURRENCY_DEFER_MAX_DELAY_SECONDS", "0.1")
             .env("HTTP_ALLOW_PRIVATE_NETWORKS", "true")
             .env("LOG_FORMAT", "pretty")
             .env(
@@ -190,8 +243,7 @@ impl Stack {
             .kill_on_drop(true)
             .spawn()
             .expect("worker starts");
-        self.worker = Some(child);
-        let ready = format!("http://127.0.0.1:{}{ready_path}", self.worker_port);
+        let ready = format!("http://127.0.0.1:{port}{ready_path}");
         tokio::time::timeout(GUARD, async {
             loop {
                 if let Ok(response) = self.client.get(&ready).send().await
@@ -204,6 +256,7 @@ impl Stack {
         })
         .await
         .expect("the worker becomes ready");
+        child
     }
 
     /// Kills the worker with SIGKILL: no shutdown, no outcome written.

@@ -2,7 +2,10 @@
 //! process, the worker as a real child process (so it can be killed), a real
 //! PostgreSQL, and an HTTP target the `http` jobs call.
 
+mod balancer;
+mod callbacks;
 mod chaos;
+mod concurrency;
 mod delivery;
 mod failures;
 mod harness;
@@ -10,6 +13,7 @@ mod job_types;
 mod lifecycle;
 mod outages;
 mod recovery;
+mod schedules;
 mod seed;
 mod soak;
 mod target;

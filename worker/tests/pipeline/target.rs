@@ -1,17 +1,32 @@
 //! An HTTP server that `http` jobs call, with a behaviour per path and a hit count per path.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::any;
+use axum::routing::{any, post};
+use axum::{Json, Router};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Hits per path, shared with the test.
 #[derive(Clone, Default)]
 pub struct Target {
     hits: Arc<Mutex<HashMap<String, u32>>>,
+    /// `/overlap` calls per account.
+    runs: Arc<Mutex<HashMap<String, Runs>>>,
     pub url: String,
+}
+
+/// What `/overlap` saw of one account's jobs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Runs {
+    /// Calls running now.
+    pub running: u32,
+    /// The most calls that ran at once.
+    pub most_at_once: u32,
+    /// Calls so far.
+    pub calls: u32,
 }
 
 impl Target {
@@ -20,7 +35,11 @@ impl Target {
     /// - `/flaky/{n}/{key}` answers 500 for the first `n` hits, then 200;
     /// - `/fail/{key}` always answers 500;
     /// - `/missing/{key}` always answers 404;
-    /// - `/gate/{key}` answers 404 until `open(key)`, then 200.
+    /// - `/gate/{key}` answers 404 until `open(key)`, then 200;
+    /// - `/overlap`, a tenant type's target: takes the job's
+    ///   `payload.account_id`, counts how many calls of that account overlap,
+    ///   and answers 200 after `payload.ms` milliseconds (default 75), or,
+    ///   with `payload.hold`, once `open(hold)` was called.
     pub async fn start() -> Target {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -28,11 +47,13 @@ impl Target {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let target = Target {
             hits: Arc::default(),
+            runs: Arc::default(),
             url,
         };
         let app = Router::new()
             .route("/{kind}/{key}", any(hit))
             .route("/flaky/{n}/{key}", any(flaky))
+            .route("/overlap", post(overlap))
             .with_state(target.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         target
@@ -63,6 +84,21 @@ impl Target {
             .insert(format!("open:{key}"), 1);
     }
 
+    /// What `/overlap` saw of `account`'s jobs.
+    pub fn runs(&self, account: &str) -> Runs {
+        self.runs
+            .lock()
+            .expect("runs lock")
+            .get(account)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn run_changes(&self, account: &str, change: impl FnOnce(&mut Runs)) {
+        let mut runs = self.runs.lock().expect("runs lock");
+        change(runs.entry(account.to_owned()).or_default());
+    }
+
     /// An `http` job payload calling `path` on this target.
     pub fn job(&self, path: &str) -> serde_json::Value {
         serde_json::json!({"type": "http", "payload": {"url": format!("{}{path}", self.url), "method": "POST"}})
@@ -88,4 +124,30 @@ async fn flaky(State(target): State<Target>, Path((n, key)): Path<(u32, String)>
     } else {
         StatusCode::OK
     }
+}
+
+/// A target call of a job whose payload names its `account_id`.
+async fn overlap(State(target): State<Target>, Json(body): Json<Value>) -> StatusCode {
+    let payload = &body["job"]["payload"];
+    let Some(account) = payload["account_id"].as_str() else {
+        return StatusCode::BAD_REQUEST;
+    };
+    target.run_changes(account, |runs| {
+        runs.running += 1;
+        runs.calls += 1;
+        runs.most_at_once = runs.most_at_once.max(runs.running);
+    });
+    match payload["hold"].as_str() {
+        Some(gate) => {
+            while target.hits(&format!("open:{gate}")) == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        None => {
+            let ms = payload["ms"].as_u64().unwrap_or(75);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+    target.run_changes(account, |runs| runs.running -= 1);
+    StatusCode::OK
 }

@@ -151,6 +151,8 @@ impl TestWorker {
             timeout_seconds,
             run_at: None,
             idempotency: None,
+            callback_url: None,
+            concurrency_key: None,
         };
         self.jobs
             .insert(self.tenant, new)

@@ -53,6 +53,8 @@ impl Worker {
             timeout_seconds: 60,
             run_at: None,
             idempotency: None,
+            callback_url: None,
+            concurrency_key: None,
         };
         self.jobs
             .insert(self.tenant, new)
