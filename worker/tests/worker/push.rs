@@ -4,7 +4,7 @@ use crate::helpers::{
 };
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use jobs_domain::{JobId, JobStatus};
+use jobs_domain::{FailureReason, JobId, JobStatus};
 use jobs_job_types::{Registry, Sleep};
 use serde_json::json;
 use sqlx::PgPool;
@@ -105,6 +105,7 @@ async fn the_worker_caps_a_run_at_its_own_maximum_timeout(pool: PgPool) {
 
     let after = worker.job(job.id).await;
     assert_eq!(after.status, JobStatus::Failed);
+    assert_eq!(after.failure_reason, Some(FailureReason::TimedOut));
     assert!(after.error.expect("an error").contains("timed out"));
 }
 
@@ -153,6 +154,7 @@ async fn a_job_type_without_a_handler_fails_permanently(pool: PgPool) {
         after.error.as_deref(),
         Some("no handler is registered for job type `noop`")
     );
+    assert_eq!(after.failure_reason, Some(FailureReason::TypeDeleted));
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
