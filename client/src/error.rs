@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime};
 
 /// Everything a call of [`Client`](crate::Client) can fail with.
 ///
+/// The [`Problem`]s are boxed, so a `Result` of the client stays small.
+///
 /// The API's refusals (RFC 9457 `application/problem+json`) are one variant
 /// per thing the caller can do about them, each carrying the [`Problem`];
 /// branch on the variant, or on [`Problem::problem_type`], never on the
@@ -22,44 +24,44 @@ pub enum Error {
     /// in front of the API refused it). Retrying will not help: check the
     /// key (`api keys create --tenant NAME` makes one).
     #[error("{0}")]
-    Unauthorized(Problem),
+    Unauthorized(Box<Problem>),
     /// 404: no job, job type or schedule of that id or name for this
     /// tenant (finished jobs are deleted after their type's retention), or
     /// no such endpoint (an API older than this client).
     #[error("{0}")]
-    NotFound(Problem),
+    NotFound(Box<Problem>),
     /// 409: the request conflicts with the resource's state (cancelling a
     /// job that is no longer pending, retrying one that has not failed), an
     /// idempotency key reused with another body, or a built-in type's name.
     /// Read the resource again and decide; the same request will conflict
     /// again.
     #[error("{0}")]
-    Conflict(Problem),
+    Conflict(Box<Problem>),
     /// 422: fields break the rules; [`Problem::errors`] names each one and
     /// says why. Nothing was stored: fix the request before sending it again.
     #[error("{0}")]
-    InvalidFields(Problem),
+    InvalidFields(Box<Problem>),
     /// 429: the tenant is over its request rate (`urn:problem:rate-limited`),
     /// or the job type's rate limit is reached for the payload's key
     /// (`urn:problem:job-rate-limited`). Nothing was stored: send the same
     /// request again after [`Problem::retry_after`].
     #[error("{0}")]
-    RateLimited(Problem),
+    RateLimited(Box<Problem>),
     /// 503: the service cannot serve now (its database is unreachable, or
     /// the request took too long). A submit may have been stored: send it
     /// again after [`Problem::retry_after`] with the same idempotency key,
     /// which returns the stored job instead of storing a second one.
     #[error("{0}")]
-    Unavailable(Problem),
+    Unavailable(Box<Problem>),
     /// Any other 4xx (400 malformed body, 405, 408 body too slow, 413 body
     /// too large, 415): the request cannot be served as sent. Change it;
     /// the same request fails the same way.
     #[error("{0}")]
-    BadRequest(Problem),
+    BadRequest(Box<Problem>),
     /// Any other 5xx: a fault in the service, logged on its side. Retrying
     /// later may work; report it if it persists.
     #[error("{0}")]
-    Server(Problem),
+    Server(Box<Problem>),
     /// No answer: the URL's host does not resolve, the connection is
     /// refused or reset, TLS fails, or the API did not answer within the
     /// client's timeout. Check the URL and the network; a submit that timed
@@ -95,7 +97,7 @@ impl Error {
             | Error::RateLimited(problem)
             | Error::Unavailable(problem)
             | Error::BadRequest(problem)
-            | Error::Server(problem) => Some(problem),
+            | Error::Server(problem) => Some(problem.as_ref()),
             Error::Transport(_) | Error::UnexpectedResponse { .. } | Error::InvalidArgument(_) => {
                 None
             }
@@ -148,6 +150,7 @@ impl Error {
     }
 
     fn from_problem(problem: Problem) -> Error {
+        let problem = Box::new(problem);
         match StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR) {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized(problem),
             StatusCode::NOT_FOUND => Error::NotFound(problem),
