@@ -3,11 +3,20 @@
 
 use crate::client_of;
 use crate::test_api::TestApi;
-use jobs_client::{FailureReason, JobQuery, JobStatus, NewJob, RetryFailed};
+use jobs_client::{Client, FailureReason, Job, JobQuery, JobStatus, NewJob, RetryFailed};
 use jobs_domain::Outcome;
 use serde_json::json;
 use sqlx::PgPool;
 use std::time::Duration;
+
+/// A `noop` job the API stored.
+async fn submitted_noop(client: &Client) -> Job {
+    client
+        .submit(&NewJob::new("noop", json!({})))
+        .await
+        .expect("submitted")
+        .value
+}
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn a_submitted_job_is_read_listed_and_has_its_history(pool: PgPool) {
@@ -78,11 +87,7 @@ async fn pages_follow_their_tokens_to_the_end(pool: PgPool) {
 async fn cancel_retry_and_bulk_retry_move_jobs_as_the_api_says(pool: PgPool) {
     let api = TestApi::start(pool, &[]).await;
     let client = client_of(&api);
-    let job = client
-        .submit(&NewJob::new("noop", json!({})))
-        .await
-        .expect("submitted")
-        .value;
+    let job = submitted_noop(&client).await;
     let cancelled = client.cancel_job(job.id).await.expect("cancelled");
     assert_eq!(cancelled.status, JobStatus::Cancelled);
     let retried = client.retry_job(job.id).await.expect("retried");
@@ -113,11 +118,7 @@ async fn cancel_retry_and_bulk_retry_move_jobs_as_the_api_says(pool: PgPool) {
 async fn wait_for_job_answers_the_job_as_it_ended(pool: PgPool) {
     let api = TestApi::start(pool, &[]).await;
     let client = client_of(&api);
-    let job = client
-        .submit(&NewJob::new("noop", json!({})))
-        .await
-        .expect("submitted")
-        .value;
+    let job = submitted_noop(&client).await;
     let waiting = tokio::spawn({
         let client = client.clone();
         async move { client.wait_for_job(job.id, Duration::from_millis(50)).await }
