@@ -50,7 +50,8 @@ pub struct Connection {
         default_value = "http://127.0.0.1:8080"
     )]
     pub api_url: String,
-    /// An API key of your tenant (`jk_…`; `api keys create --tenant NAME` makes one).
+    /// An API key of your tenant (`jk_…`; `api keys create --tenant NAME` makes
+    /// one). Prefer the variable: other users of the machine see command lines.
     #[arg(
         long,
         env = "JOBS_API_KEY",

@@ -162,7 +162,7 @@ async fn submit(client: &Client, out: &Output, args: SubmitArgs) -> Result<Ended
     };
     let saved = client.submit(&job).await?;
     if !saved.created && !out.is_json() {
-        eprintln!("note: an earlier submit with this idempotency key stored this job");
+        output::note("note: an earlier submit with this idempotency key stored this job");
     }
     if !args.wait {
         out.print(&saved.value, || output::job(&saved.value))?;
@@ -204,7 +204,9 @@ async fn list(client: &Client, out: &Output, args: ListArgs) -> Result<Ended, Fa
         if let Some(token) = &page.next_page_token
             && !out.is_json()
         {
-            eprintln!("more jobs: add --page-token {token} (or list them all with --all)");
+            output::note(&format!(
+                "more jobs: add --page-token {token} (or list them all with --all)"
+            ));
         }
         return Ok(Ended::Done);
     }
@@ -269,11 +271,11 @@ async fn batch(client: &Client, out: &Output, args: BatchArgs) -> Result<Ended, 
             Ok(answer) => stored.extend(answer),
             Err(err) => {
                 if !stored.is_empty() {
-                    eprintln!(
+                    output::note(&format!(
                         "note: the first {} jobs of {file} were stored; the next {} were not",
                         stored.len(),
                         chunk.len()
-                    );
+                    ));
                 }
                 return Err(err.into());
             }

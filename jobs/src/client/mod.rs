@@ -91,7 +91,7 @@ pub fn run(args: Vec<OsString>, after_help: String) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            output::note(&format!("error: cannot start the async runtime: {err}"));
             return ExitCode::from(FAILED);
         }
     };
@@ -101,7 +101,7 @@ pub fn run(args: Vec<OsString>, after_help: String) -> ExitCode {
         Err(failure) => {
             let (status, message) = explain(&failure);
             if let Some(message) = message {
-                eprintln!("error: {}", output::one_line(&message));
+                output::note(&format!("error: {}", output::one_line(&message)));
             }
             ExitCode::from(status)
         }

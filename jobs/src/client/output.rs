@@ -49,6 +49,12 @@ impl Output {
     }
 }
 
+/// Writes `line` to stderr, for people; a closed stderr is no reason to
+/// stop (`eprintln!` would panic).
+pub fn note(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
 /// Columns of text, each as wide as its widest cell, two spaces apart.
 pub struct Table {
     headers: Vec<&'static str>,
