@@ -15,18 +15,14 @@ async fn a_job_type_is_defined_shown_listed_rotated_and_deleted(pool: PgPool) {
     })
     .to_string();
 
-    let put = jobs(
-        &api,
-        &[
-            "types",
-            "put",
-            "invoice.render",
-            "--definition",
-            &definition,
-        ],
-    )
-    .await
-    .ok();
+    let put_args = [
+        "types",
+        "put",
+        "invoice.render",
+        "--definition",
+        &definition,
+    ];
+    let put = jobs(&api, &put_args).await.ok();
     assert!(
         put.stdout.starts_with("defined job type invoice.render\n"),
         "{put:?}"
@@ -38,20 +34,10 @@ async fn a_job_type_is_defined_shown_listed_rotated_and_deleted(pool: PgPool) {
         "{put:?}"
     );
 
-    let replaced = jobs(
-        &api,
-        &[
-            "types",
-            "put",
-            "invoice.render",
-            "--definition",
-            &definition,
-            "--json",
-        ],
-    )
-    .await
-    .ok()
-    .json();
+    let replaced = jobs(&api, &[&put_args[..], &["--json"]].concat())
+        .await
+        .ok()
+        .json();
     assert_eq!(replaced["name"], "invoice.render");
     assert_eq!(
         replaced.get("secret"),
