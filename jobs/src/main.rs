@@ -1,12 +1,16 @@
 //! `jobs`: the job service's one binary for its container image. It takes the
 //! role of the binary it is called as (`api`, `worker`, `migrate`,
 //! `pubsub-emulator`: the image links those names to it), or the role named
-//! by its first argument (`jobs worker --port 8081`).
+//! by its first argument (`jobs worker --port 8081`). Any other first
+//! argument is a command of the API's command-line client (`jobs submit
+//! noop`, `jobs list --status failed`; the `client` module).
 //!
 //! One binary instead of four: the roles share most of their code (tokio,
 //! axum, sqlx, rustls, the domain), and four binaries carried four copies of
 //! it. Each role still has its own binary in its crate, for `cargo run --bin`
 //! and the tests; both call the same `cli` function of that crate.
+
+mod client;
 
 use std::ffi::{OsStr, OsString};
 use std::iter;
@@ -67,10 +71,9 @@ enum Dispatch {
     /// the program name of the role's parser), so help and errors say `api`,
     /// not `jobs`.
     Run(Role, Vec<OsString>),
-    Help,
-    Version,
-    /// No role, or one that does not exist.
-    Usage(Option<OsString>),
+    /// Run the command-line client with these arguments, the first `jobs`;
+    /// help, version and usage errors (an unknown command) are its own.
+    Client(Vec<OsString>),
 }
 
 fn dispatch(args: impl IntoIterator<Item = OsString>) -> Dispatch {
@@ -79,29 +82,23 @@ fn dispatch(args: impl IntoIterator<Item = OsString>) -> Dispatch {
     if let Some(role) = Path::new(&program).file_name().and_then(Role::named) {
         return Dispatch::Run(role, iter::once(program).chain(args).collect());
     }
-    let Some(first) = args.next() else {
-        return Dispatch::Usage(None);
-    };
-    if let Some(role) = Role::named(&first) {
-        return Dispatch::Run(role, iter::once(first).chain(args).collect());
+    let mut args = args.peekable();
+    if let Some(role) = args.peek().and_then(|first| Role::named(first)) {
+        return Dispatch::Run(role, args.collect());
     }
-    match first.to_str() {
-        Some("-h" | "--help" | "help") => Dispatch::Help,
-        Some("-V" | "--version") => Dispatch::Version,
-        _ => Dispatch::Usage(Some(first)),
-    }
+    Dispatch::Client(iter::once(OsString::from("jobs")).chain(args).collect())
 }
 
-fn usage() -> String {
+/// The end of `jobs --help`: the server roles, which the client's commands
+/// never shadow (a test checks no command is named like a role).
+fn roles_help() -> String {
     let mut text = String::from(
-        "The job service's binary: one of the roles below, picked by the name it is called by\n\
-         (the image links each role's name to it) or by its first argument.\n\n\
-         Usage: ROLE [ARGS]...\n       jobs ROLE [ARGS]...\n\nRoles:\n",
+        "Server roles: the image's binary runs one of these when called by its name (the image\n\
+         links each to it) or when it is the first argument; `jobs ROLE --help` shows its options.\n",
     );
     for (name, role) in ROLES {
         text.push_str(&format!("  {name:<16} {}\n", role.summary()));
     }
-    text.push_str("\n`jobs ROLE --help` shows the options of a role.\n");
     text
 }
 
@@ -117,22 +114,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 runtime.block_on(role.run(args)),
             ))
         }
-        Dispatch::Help => {
-            print!("{}", usage());
-            Ok(ExitCode::SUCCESS)
-        }
-        Dispatch::Version => {
-            println!("jobs {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
-        }
-        Dispatch::Usage(unknown) => {
-            if let Some(name) = unknown {
-                eprintln!("error: no role named '{}'\n", name.to_string_lossy());
-            }
-            eprint!("{}", usage());
-            // A usage error, with clap's exit status.
-            Ok(ExitCode::from(2))
-        }
+        Dispatch::Client(args) => Ok(client::run(args, roles_help())),
     }
 }
 
@@ -188,36 +170,40 @@ mod tests {
     }
 
     #[test]
-    fn no_role_or_an_unknown_one_is_a_usage_error() {
-        assert_eq!(dispatch(args(&["jobs"])), Dispatch::Usage(None));
-        assert_eq!(dispatch(args(&[])), Dispatch::Usage(None));
+    fn anything_else_is_the_client_under_the_name_jobs() {
+        assert_eq!(dispatch(args(&["jobs"])), Dispatch::Client(args(&["jobs"])));
+        assert_eq!(dispatch(args(&[])), Dispatch::Client(args(&["jobs"])));
         assert_eq!(
-            dispatch(args(&["jobs", "apii"])),
-            Dispatch::Usage(Some("apii".into()))
+            dispatch(args(&["/usr/local/bin/jobs", "list", "--status", "failed"])),
+            Dispatch::Client(args(&["jobs", "list", "--status", "failed"]))
+        );
+        assert_eq!(
+            dispatch(args(&["jobs", "--help"])),
+            Dispatch::Client(args(&["jobs", "--help"]))
         );
         // Only the exact name counts.
         assert_eq!(
-            dispatch(args(&["api-server", "serve"])),
-            Dispatch::Usage(Some("serve".into()))
+            dispatch(args(&["api-server", "apii"])),
+            Dispatch::Client(args(&["jobs", "apii"]))
         );
     }
 
     #[test]
-    fn help_and_version_are_answered_without_a_role() {
-        assert_eq!(dispatch(args(&["jobs", "--help"])), Dispatch::Help);
-        assert_eq!(dispatch(args(&["jobs", "help"])), Dispatch::Help);
-        assert_eq!(dispatch(args(&["jobs", "-V"])), Dispatch::Version);
-    }
-
-    #[test]
-    fn every_role_has_one_name_and_the_usage_lists_it() {
+    fn every_role_has_one_name_and_the_help_lists_it() {
         for (name, role) in ROLES {
             assert_eq!(Role::named(OsStr::new(name)), Some(role));
-            assert!(usage().contains(&format!("  {name} ")), "{name}");
+            assert!(roles_help().contains(&format!("  {name} ")), "{name}");
         }
         let mut names: Vec<_> = ROLES.iter().map(|(name, _)| name).collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), ROLES.len());
+    }
+
+    #[test]
+    fn no_client_command_is_named_like_a_role() {
+        for command in client::command_names() {
+            assert_eq!(Role::named(OsStr::new(&command)), None, "{command}");
+        }
     }
 }
