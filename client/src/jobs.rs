@@ -11,6 +11,9 @@ use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
 
+/// The longest server-side wait `GET /v1/jobs/{id}?wait_seconds=` takes.
+pub const MAX_WAIT_SECONDS: u64 = 60;
+
 /// A string enum of the API: its variants, their wire names, `Display`,
 /// `FromStr` and the list of all of them.
 macro_rules! wire_enum {
@@ -411,14 +414,27 @@ impl Client {
         Ok(answer.events)
     }
 
-    /// Reads the job every `interval` until it is completed, failed or
-    /// cancelled, and answers it as it ended. A 429 or 503 waits for its
+    /// `GET /v1/jobs/{id}?wait_seconds=N`: the job as soon as it is final,
+    /// or as it is when `wait` (at most 60 s, whole seconds) has passed.
+    pub async fn get_job_waiting(&self, id: Uuid, wait: Duration) -> Result<Job, Error> {
+        let id = id.to_string();
+        let mut url = self.url(&["v1", "jobs", &id])?;
+        let seconds = wait.as_secs().min(MAX_WAIT_SECONDS);
+        url.query_pairs_mut()
+            .append_pair("wait_seconds", &seconds.to_string());
+        self.fetch(self.request(Method::GET, url)).await
+    }
+
+    /// Waits until the job is completed, failed or cancelled, and answers it
+    /// as it ended: each read waits on the server (`wait_seconds`) for up to
+    /// `interval`, at least a second. A 429 or 503 waits for its
     /// `Retry-After` and goes on; any other error ends the wait.
     pub async fn wait_for_job(&self, id: Uuid, interval: Duration) -> Result<Job, Error> {
+        let wait = interval.max(Duration::from_secs(1));
         loop {
-            let pause = match self.get_job(id).await {
+            let pause = match self.get_job_waiting(id, wait).await {
                 Ok(job) if job.status.is_final() => return Ok(job),
-                Ok(_) => interval,
+                Ok(_) => Duration::ZERO,
                 Err(err) if err.is_transient() => err.retry_after().unwrap_or(interval),
                 Err(err) => return Err(err),
             };

@@ -87,7 +87,7 @@ pub enum Command {
         /// The job's id.
         id: Uuid,
     },
-    /// Wait until jobs end, reading each every --interval.
+    /// Wait until jobs end; each read waits on the server up to --interval for its job to end.
     ///
     /// On a terminal a progress bar counts the jobs that ended; otherwise a
     /// line `ID STATUS` is printed as each ends. Exit 0 when every job
@@ -153,7 +153,7 @@ pub struct SubmitArgs {
     /// Wait until the job ends; exit 1 when it failed or was cancelled.
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: how often to read the job.
+    /// With --wait: how long each read waits on the server for the job to end.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s", requires = "wait")]
     pub interval: Duration,
 }

@@ -126,11 +126,12 @@ pub async fn wait_for(
     let mut failed = 0;
     let outcome = loop {
         let reads: Vec<(Uuid, Result<Job, Error>)> = futures::stream::iter(waiting.clone())
-            .map(|id| async move { (id, client.get_job(id).await) })
+            .map(|id| async move { (id, client.get_job_waiting(id, interval).await) })
             .buffer_unordered(READS_AT_ONCE)
             .collect()
             .await;
-        let mut pause = interval;
+        // Each read already waited on the server; only a refusal pauses.
+        let mut pause = Duration::ZERO;
         let mut stop = None;
         for (id, read) in reads {
             match read {
