@@ -96,6 +96,10 @@ pub struct Job {
     pub callback_url: Option<String>,
     /// The name of the schedule that enqueued the job; null for submitted jobs.
     pub schedule: Option<String>,
+    /// When a client asked to cancel the job while it was running; null if
+    /// none did. The worker running it stops its handler, and the job ends
+    /// `cancelled` unless the handler finished first. Cleared by a retry.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
 }
 
 impl Job {

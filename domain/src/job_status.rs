@@ -14,17 +14,19 @@ pub enum JobStatus {
     /// `processing`; the API's cancel moves it to `cancelled`; a dead-letter
     /// delivery moves it to `failed`.
     Pending,
-    /// A worker holds a lease on it. The worker's outcome moves it to
-    /// `completed`, `pending` (retryable error) or `failed`; when the lease
-    /// expires a redelivery claims it again.
+    /// A worker holds a lease on it, and extends it while the handler runs.
+    /// The worker's outcome moves it to `completed`, `pending` (retryable
+    /// error), `failed` or, when a client asked to cancel it meanwhile,
+    /// `cancelled`; when the lease expires a redelivery claims it again (or
+    /// cancels it, if its cancel was requested).
     Processing,
     /// The handler succeeded. Final: nothing moves it.
     Completed,
     /// A permanent error, exhausted attempts, or dead-lettered. The API's
     /// retry moves it back to `pending`.
     Failed,
-    /// Cancelled through the API before it ran. The API's retry moves it back
-    /// to `pending`.
+    /// Cancelled through the API: before it ran, or while it ran and before
+    /// its handler succeeded. The API's retry moves it back to `pending`.
     Cancelled,
 }
 

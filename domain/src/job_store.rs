@@ -32,7 +32,7 @@ macro_rules! job_columns {
     () => {
         "id, tenant_id, type, status, payload, result, error, failure_reason, attempts, max_attempts, \
          timeout_seconds, run_at, created_at, updated_at, started_at, finished_at, idempotency_key, \
-         callback_url, schedule"
+         callback_url, schedule, cancel_requested_at"
     };
 }
 pub(crate) use job_columns;
@@ -256,6 +256,10 @@ pub enum Claim {
     /// again, published after a short delay, with no attempt spent. Ack: a
     /// nack would spend one of Pub/Sub's deliveries on a job that never failed.
     Deferred(Job),
+    /// A client asked to cancel the job while it ran, and no live delivery
+    /// runs it any more (its worker died, or its attempt failed and it went
+    /// back to pending): the claim cancelled it instead of running it. Ack.
+    Cancelled(Job),
     /// No such job: ack, redelivering cannot help.
     NotFound,
 }
@@ -279,6 +283,10 @@ pub enum Recorded {
     Retrying(Box<Job>),
     /// A permanent error, or the last attempt's: the job is failed.
     Failed(Box<Job>),
+    /// A client asked to cancel the job while it ran: the worker stopped the
+    /// handler (or its attempt failed and would have run again): the job is
+    /// cancelled.
+    Cancelled(Box<Job>),
     /// The delivery no longer holds the job (its lease was taken over, or the
     /// job was dead-lettered), so its outcome was dropped.
     Stale,
@@ -316,6 +324,17 @@ impl Read {
             since_deferred_event: row.try_get("since_deferred_event")?,
             limit_reached: row.try_get("limit_reached")?,
         })
+    }
+
+    /// Whether a cancel requested while the job ran can take effect now: it
+    /// is pending, or processing with no live lease (nothing runs it).
+    fn cancel_due(&self) -> bool {
+        self.job.cancel_requested_at.is_some()
+            && match self.job.status {
+                JobStatus::Pending => true,
+                JobStatus::Processing => self.lease_expired,
+                _ => false,
+            }
     }
 
     /// Whether the state machine's claim rule holds: pending and due, or
@@ -721,10 +740,56 @@ impl JobStore {
         Ok(entries)
     }
 
-    /// Cancels a pending job of the tenant's.
+    /// Cancels a job of the tenant's: a pending job at once (it is returned
+    /// `cancelled`); for a processing one, records the request
+    /// (`cancel_requested_at`, event `cancel_requested`; a trigger notifies
+    /// the workers), and the job is returned still `processing`: the worker
+    /// running it stops it. A second request for a running job changes nothing.
     pub async fn cancel(&self, tenant: TenantId, id: JobId) -> Result<Job, StoreError> {
-        self.change(Some(tenant), id, |_| Some(Cause::Cancelled))
-            .await
+        self.change(Some(tenant), id, |read| match read.job.status {
+            JobStatus::Processing if read.job.cancel_requested_at.is_some() => None,
+            JobStatus::Processing => Some(Cause::CancelRequested),
+            _ => Some(Cause::Cancelled),
+        })
+        .await
+    }
+
+    /// Extends the lease of the attempt that claimed `job` to `lease` from
+    /// now, in one statement guarded by that claim (status `processing`, the
+    /// same attempt), with no history entry: a worker's heartbeat. `None`:
+    /// the attempt no longer holds the job (its lease was taken over, or it
+    /// was dead-lettered or cancelled), so its handler should stop.
+    /// `Some(true)`: it still does, and a client asked to cancel the job.
+    pub async fn extend_lease(
+        &self,
+        job: &Job,
+        lease: Duration,
+    ) -> Result<Option<bool>, StoreError> {
+        let extended = sqlx::query_scalar::<_, bool>(
+            "update jobs set lease_expires_at = now() + make_interval(secs => $3)
+             where id = $1 and status = 'processing' and attempts = $2
+             returning cancel_requested_at is not null",
+        )
+        .bind(job.id)
+        .bind(job.attempts)
+        .bind(lease.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(extended)
+    }
+
+    /// Of `ids`, the jobs still processing whose cancel was requested: what
+    /// a worker running them asks after it may have missed notices.
+    pub async fn cancel_requested(&self, ids: &[JobId]) -> Result<Vec<JobId>, StoreError> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+        let requested = sqlx::query_scalar::<_, JobId>(
+            "select id from jobs
+             where id = any($1) and status = 'processing' and cancel_requested_at is not null",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(requested)
     }
 
     /// Sends a failed or cancelled job of the tenant's back to pending.
@@ -801,7 +866,8 @@ impl JobStore {
     }
 
     /// Tries to take the lease of a job for one delivery, in one statement;
-    /// the lease lasts the job's timeout plus `lease_grace`. A job whose
+    /// the lease lasts `lease` from now, and the worker extends it while the
+    /// handler runs ([`JobStore::extend_lease`]). A job whose
     /// key is at its type's concurrency limit is deferred by
     /// [`DeferralPolicy::DEFAULT`] (see [`JobStore::claim_deferring`]).
     ///
@@ -811,8 +877,12 @@ impl JobStore {
     /// is claimed it returns the job as found, so the answer needs no second
     /// read; only a lease that expired on the last attempt takes a second
     /// (guarded) write, which fails the job.
-    pub async fn claim(&self, id: JobId, lease_grace: Duration) -> Result<Claim, StoreError> {
-        self.claim_deferring(id, lease_grace, DeferralPolicy::DEFAULT)
+    ///
+    /// A job a client asked to cancel while it ran is never claimed: found
+    /// pending, or processing with an expired lease, it is cancelled by a
+    /// second (guarded) write instead ([`Claim::Cancelled`]).
+    pub async fn claim(&self, id: JobId, lease: Duration) -> Result<Claim, StoreError> {
+        self.claim_deferring(id, lease, DeferralPolicy::DEFAULT)
             .await
     }
 
@@ -832,15 +902,24 @@ impl JobStore {
     pub async fn claim_deferring(
         &self,
         id: JobId,
-        lease_grace: Duration,
+        lease: Duration,
         deferral: DeferralPolicy,
     ) -> Result<Claim, StoreError> {
         for _ in 0..DECIDE_TRIES {
-            let Some((mut won, mut read)) = self.claim_once(id, lease_grace).await? else {
+            let Some((mut won, mut read)) = self.claim_once(id, lease).await? else {
                 return Ok(Claim::NotFound);
             };
+            if !won && read.cancel_due() {
+                let transition =
+                    Transition::decide(&read.job, read.dead_letters, Cause::Cancelled)?;
+                match self.write(None, &read.job, &transition, None).await? {
+                    Some(cancelled) => return Ok(Claim::Cancelled(cancelled)),
+                    // Changed since the read: look again.
+                    None => continue,
+                }
+            }
             if !won && read.concurrency_key.is_some() && read.claimable() {
-                let Some(limited) = self.claim_limited(id, lease_grace).await? else {
+                let Some(limited) = self.claim_limited(id, lease).await? else {
                     return Ok(Claim::NotFound);
                 };
                 (won, read) = limited;
@@ -888,7 +967,7 @@ impl JobStore {
     async fn claim_once(
         &self,
         id: JobId,
-        lease_grace: Duration,
+        lease: Duration,
     ) -> Result<Option<(bool, Read)>, StoreError> {
         let row = sqlx::query(concat!(
             "with found as (
@@ -900,7 +979,7 @@ impl JobStore {
                 update jobs set
                     status = 'processing',
                     attempts = jobs.attempts + 1,
-                    lease_expires_at = now() + make_interval(secs => jobs.timeout_seconds + $2),
+                    lease_expires_at = now() + make_interval(secs => $2),
                     started_at = coalesce(jobs.started_at, now()),
                     published_at = coalesce(jobs.published_at, now()),
                     dead_letters = 0,
@@ -908,6 +987,7 @@ impl JobStore {
                 from found
                 where jobs.id = found.id
                   and found.concurrency_key is null
+                  and found.cancel_requested_at is null
                   and found.attempts < found.max_attempts
                   and ((found.status = 'pending' and found.due)
                        or (found.status = 'processing' and found.lease_expired))
@@ -934,7 +1014,7 @@ impl JobStore {
             " from found where not exists (select from claimed)"
         ))
         .bind(id)
-        .bind(lease_grace.as_secs_f64())
+        .bind(lease.as_secs_f64())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
@@ -953,7 +1033,7 @@ impl JobStore {
     async fn claim_limited(
         &self,
         id: JobId,
-        lease_grace: Duration,
+        lease: Duration,
     ) -> Result<Option<(bool, Read)>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The key never changes after submit, so the job's row names its lock.
@@ -988,6 +1068,7 @@ impl JobStore {
                           and running.id <> found.id) as running
                 from found
                 where found.concurrency_key is not null
+                  and found.cancel_requested_at is null
                   and found.attempts < found.max_attempts
                   and ((found.status = 'pending' and found.due)
                        or (found.status = 'processing' and found.lease_expired))
@@ -995,7 +1076,7 @@ impl JobStore {
                 update jobs set
                     status = 'processing',
                     attempts = jobs.attempts + 1,
-                    lease_expires_at = now() + make_interval(secs => jobs.timeout_seconds + $2),
+                    lease_expires_at = now() + make_interval(secs => $2),
                     started_at = coalesce(jobs.started_at, now()),
                     published_at = coalesce(jobs.published_at, now()),
                     dead_letters = 0,
@@ -1027,7 +1108,7 @@ impl JobStore {
             " from found where not exists (select from claimed)"
         ))
         .bind(id)
-        .bind(lease_grace.as_secs_f64())
+        .bind(lease.as_secs_f64())
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -1047,11 +1128,22 @@ impl JobStore {
         let Some(saved) = self.write(None, job, &transition, None).await? else {
             return Ok(Recorded::Stale);
         };
-        // From processing, an outcome leads to completed, pending or failed.
+        // A cancel requested before the write, of an attempt that failed and
+        // would run again: the job is cancelled instead (one more guarded
+        // write; the history keeps both). Changed meanwhile: a claim or the
+        // API found the request and cancelled it.
+        if saved.status == JobStatus::Pending && saved.cancel_requested_at.is_some() {
+            let cancel = Transition::decide(&saved, 0, Cause::Cancelled)?;
+            if let Some(cancelled) = self.write(None, &saved, &cancel, None).await? {
+                return Ok(Recorded::Cancelled(Box::new(cancelled)));
+            }
+        }
+        // From processing, an outcome leads to completed, pending, failed or cancelled.
         let saved = Box::new(saved);
         Ok(match transition.to.status {
             JobStatus::Completed => Recorded::Completed(saved),
             JobStatus::Pending => Recorded::Retrying(saved),
+            JobStatus::Cancelled => Recorded::Cancelled(saved),
             _ => Recorded::Failed(saved),
         })
     }
@@ -1208,7 +1300,10 @@ impl JobStore {
                     deferrals = coalesce($19, deferrals),
                     deferred_event_at = case when $20 and $13 = 'deferred' then now()
                                              else deferred_event_at end,
-                    lease_expires_at = null,
+                    lease_expires_at = case when $5 = 'processing' then lease_expires_at end,
+                    cancel_requested_at = case $13 when 'cancel_requested' then now()
+                                                   when 'retried' then null
+                                                   else cancel_requested_at end,
                     finished_at = case when $10 then now() end,
                     published_at = case when $11 then null else published_at end,
                     updated_at = now()
@@ -1339,6 +1434,8 @@ impl JobStore {
                     deferred_event_at = case when c.recorded and c.event = 'deferred' then now()
                                              else jobs.deferred_event_at end,
                     lease_expires_at = null,
+                    cancel_requested_at = case when c.event = 'retried' then null
+                                               else jobs.cancel_requested_at end,
                     finished_at = case when c.finishes then now() end,
                     published_at = case when c.republish then null else jobs.published_at end,
                     updated_at = now()

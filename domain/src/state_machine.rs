@@ -36,8 +36,13 @@ pub enum JobEvent {
     /// Pub/Sub gave up delivering the message, and the job, dead-lettered too
     /// often without an attempt running or with its attempts spent, fails.
     DeadLettered,
-    /// A client cancelled the job through the API.
+    /// A client cancelled the job through the API: a pending job at once; a
+    /// running one when its worker stopped the handler, or when a delivery
+    /// found it with a cancel requested and no live lease.
     Cancelled,
+    /// A client asked through the API to cancel a running job: it stays
+    /// `processing` until its worker stops the handler (or the handler ends first).
+    CancelRequested,
     /// A client asked through the API for a failed or cancelled job to run again.
     Retried,
     /// A delivery found the job's concurrency key at its limit: the job did
@@ -48,7 +53,7 @@ pub enum JobEvent {
 
 impl JobEvent {
     /// Every event.
-    pub const ALL: [JobEvent; 12] = [
+    pub const ALL: [JobEvent; 13] = [
         JobEvent::Submitted,
         JobEvent::Claimed,
         JobEvent::LeaseExpired,
@@ -59,6 +64,7 @@ impl JobEvent {
         JobEvent::Requeued,
         JobEvent::DeadLettered,
         JobEvent::Cancelled,
+        JobEvent::CancelRequested,
         JobEvent::Retried,
         JobEvent::Deferred,
     ];
@@ -76,6 +82,7 @@ impl JobEvent {
             JobEvent::Requeued => "requeued",
             JobEvent::DeadLettered => "dead_lettered",
             JobEvent::Cancelled => "cancelled",
+            JobEvent::CancelRequested => "cancel_requested",
             JobEvent::Retried => "retried",
             JobEvent::Deferred => "deferred",
         }
@@ -182,10 +189,12 @@ impl JobState {
                 status: S::Failed,
                 ..self
             },
-            (S::Pending, E::Cancelled) => JobState {
+            (S::Pending | S::Processing, E::Cancelled) => JobState {
                 status: S::Cancelled,
                 ..self
             },
+            // The job runs on until its worker hears of the request.
+            (S::Processing, E::CancelRequested) => self,
             // A retried job gets at least one more attempt, and keeps any it
             // had left, up to the most any job may have.
             (S::Failed | S::Cancelled, E::Retried) if self.attempts < Self::MAX_ATTEMPTS => {
@@ -210,8 +219,11 @@ pub enum Cause {
     LeaseExpired,
     /// Pub/Sub dead-lettered the job's message.
     DeadLettered(DeadLetter),
-    /// A client cancelled the job.
+    /// A client cancelled the job: a pending one, or a processing one whose
+    /// cancel was requested and that no live delivery runs any more.
     Cancelled,
+    /// A client asked to cancel a processing job: its worker is told to stop it.
+    CancelRequested,
     /// A client asked for the job to run again.
     Retried,
     /// A delivery found the job's concurrency key at its limit.
@@ -327,6 +339,9 @@ pub enum Outcome {
     },
     /// Nothing can run the job: its type was deleted, or has no handler.
     NoHandler(String),
+    /// A client cancelled the job while it ran, and the worker stopped the
+    /// handler before it succeeded.
+    Cancelled,
 }
 
 impl Outcome {
@@ -337,6 +352,7 @@ impl Outcome {
             Outcome::Retryable(_) | Outcome::RetryScheduled { .. } => "retryable_error",
             Outcome::TimedOut { .. } => "timed_out",
             Outcome::Permanent(_) | Outcome::NoHandler(_) => "permanent_error",
+            Outcome::Cancelled => "cancelled",
         }
     }
 }
@@ -352,9 +368,10 @@ impl Cause {
             Cause::Outcome(Outcome::Permanent(_) | Outcome::NoHandler(_)) => {
                 JobEvent::FailedPermanent
             }
+            Cause::Outcome(Outcome::Cancelled) | Cause::Cancelled => JobEvent::Cancelled,
+            Cause::CancelRequested => JobEvent::CancelRequested,
             Cause::LeaseExpired => JobEvent::LeaseExpired,
             Cause::DeadLettered(_) => JobEvent::DeadLettered,
-            Cause::Cancelled => JobEvent::Cancelled,
             Cause::Retried => JobEvent::Retried,
             Cause::Deferred(_) => JobEvent::Deferred,
         }
@@ -509,7 +526,21 @@ impl Transition {
                 }
                 detail = Some(reason);
             }
-            Cause::Cancelled => {}
+            Cause::Outcome(Outcome::Cancelled) => {
+                detail = Some(format!(
+                    "cancelled while running: the worker stopped attempt {}",
+                    from.attempts
+                ));
+            }
+            // A job whose cancel was requested while it ran, found with no
+            // live delivery running it (its worker died, or its attempt
+            // failed and it went back to pending): it does not run again.
+            Cause::Cancelled if job.cancel_requested_at.is_some() => {
+                detail = Some(
+                    "cancel requested while running; cancelled instead of running again".to_owned(),
+                );
+            }
+            Cause::Cancelled | Cause::CancelRequested => {}
             Cause::Retried => {
                 error = ErrorUpdate::Clear;
                 run_in = Some(Duration::ZERO);

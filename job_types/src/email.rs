@@ -176,7 +176,12 @@ impl JobType for Email {
         })
     }
 
-    async fn run(&self, payload: EmailPayload, _: &Job) -> Result<Value, HandlerError> {
+    async fn run(
+        &self,
+        payload: EmailPayload,
+        _: &Job,
+        _: &tokio_util::sync::CancellationToken,
+    ) -> Result<Value, HandlerError> {
         let message = self.message(&payload)?;
         let recipients = payload.to.len();
         match &self.transport {

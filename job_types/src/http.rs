@@ -216,7 +216,12 @@ impl JobType for Http {
         Ok(Http { client, guarded })
     }
 
-    async fn run(&self, payload: HttpPayload, job: &Job) -> Result<Value, HandlerError> {
+    async fn run(
+        &self,
+        payload: HttpPayload,
+        job: &Job,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<Value, HandlerError> {
         if self.guarded {
             check_literal_host(&payload.url)
                 .map_err(|blocked| HandlerError::Permanent(blocked.to_string()))?;
@@ -239,7 +244,11 @@ impl JobType for Http {
         if let Some(body) = payload.body {
             request = request.body(body);
         }
-        let response = request.send().await.map_err(|err| failure(&err, timeout))?;
+        // A cancel drops the request: its connection is closed.
+        let response = tokio::select! {
+            sent = request.send() => sent.map_err(|err| failure(&err, timeout))?,
+            () = cancel.cancelled() => return Err(HandlerError::Cancelled),
+        };
         let status = response.status();
         if status.is_success() {
             let body = read_prefix(response, RESULT_BODY_LIMIT).await;

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
 use thiserror::Error;
+use tokio_util::sync::CancellationToken;
 
 /// One job type: its name, its payload and how an attempt runs.
 #[async_trait]
@@ -23,7 +24,18 @@ pub trait JobType: Send + Sync + Sized + 'static {
 
     /// Runs one attempt of `job`, returning the result to store. The worker
     /// bounds the run with the job's timeout and drops it when that passes.
-    async fn run(&self, payload: Self::Payload, job: &Job) -> Result<Value, HandlerError>;
+    ///
+    /// `cancel` fires when a client cancels the job while it runs (or the
+    /// worker lost the job's lease). A handler that can stop early should
+    /// then return [`HandlerError::Cancelled`] soon: the worker waits a
+    /// moment (about a second) for it and then drops the run. A success
+    /// returned all the same stands; anything else ends the job `cancelled`.
+    async fn run(
+        &self,
+        payload: Self::Payload,
+        job: &Job,
+        cancel: &CancellationToken,
+    ) -> Result<Value, HandlerError>;
 }
 
 /// A payload that can check the rules serde cannot express.
@@ -69,6 +81,10 @@ pub enum HandlerError {
     /// No retry can fix it: the job fails now.
     #[error("{0}")]
     Permanent(String),
+    /// The run stopped because its cancellation token fired. Return it only
+    /// then: a run that says so unasked fails its job as a permanent error.
+    #[error("the run was cancelled")]
+    Cancelled,
 }
 
 impl From<PayloadError> for HandlerError {
@@ -87,6 +103,10 @@ impl From<HandlerError> for Outcome {
                 Outcome::Retryable(error)
             }
             HandlerError::Permanent(error) => Outcome::Permanent(error),
+            // The worker records a cancellation it asked for itself; this one nobody did.
+            HandlerError::Cancelled => Outcome::Permanent(
+                "the handler stopped as if cancelled, but no cancel was requested".to_owned(),
+            ),
         }
     }
 }

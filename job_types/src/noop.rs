@@ -47,7 +47,12 @@ impl JobType for Noop {
         Ok(Noop)
     }
 
-    async fn run(&self, _: NoopPayload, _: &Job) -> Result<Value, HandlerError> {
+    async fn run(
+        &self,
+        _: NoopPayload,
+        _: &Job,
+        _: &tokio_util::sync::CancellationToken,
+    ) -> Result<Value, HandlerError> {
         Ok(json!({}))
     }
 }

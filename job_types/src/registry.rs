@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use thiserror::Error;
+use tokio_util::sync::CancellationToken;
 use utoipa::PartialSchema;
 use utoipa::openapi::schema::AdditionalProperties;
 use utoipa::openapi::{RefOr, Schema};
@@ -19,15 +20,16 @@ use utoipa::openapi::{RefOr, Schema};
 /// One attempt of a job, whatever its type: what the worker calls.
 #[async_trait]
 pub trait Runner: Send + Sync {
-    /// Parses the job's payload for its type and runs the attempt.
-    async fn run(&self, job: &Job) -> Result<Value, HandlerError>;
+    /// Parses the job's payload for its type and runs the attempt; `cancel`
+    /// fires when the run should stop early ([`JobType::run`]).
+    async fn run(&self, job: &Job, cancel: &CancellationToken) -> Result<Value, HandlerError>;
 }
 
 #[async_trait]
 impl<T: JobType> Runner for T {
-    async fn run(&self, job: &Job) -> Result<Value, HandlerError> {
+    async fn run(&self, job: &Job, cancel: &CancellationToken) -> Result<Value, HandlerError> {
         let payload = parse_payload::<T::Payload>(&job.payload)?;
-        JobType::run(self, payload, job).await
+        JobType::run(self, payload, job, cancel).await
     }
 }
 

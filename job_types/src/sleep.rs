@@ -1,5 +1,6 @@
 //! The `sleep` job type: waits `ms` milliseconds, then succeeds with
-//! `{"slept_ms": ms}`; for tests, demos and benchmarks of slow jobs.
+//! `{"slept_ms": ms}`; for tests, demos and benchmarks of slow jobs. A
+//! cancel stops the wait at once.
 
 use crate::job_type::{HandlerError, JobType, Payload, SetupError};
 use crate::settings::HandlerSettings;
@@ -8,6 +9,7 @@ use jobs_domain::Job;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema};
 use utoipa::openapi::{RefOr, Type};
 use utoipa::{PartialSchema, ToSchema};
@@ -66,8 +68,68 @@ impl JobType for Sleep {
         Ok(Sleep)
     }
 
-    async fn run(&self, payload: SleepPayload, _: &Job) -> Result<Value, HandlerError> {
-        tokio::time::sleep(Duration::from_millis(payload.ms)).await;
-        Ok(json!({"slept_ms": payload.ms}))
+    async fn run(
+        &self,
+        payload: SleepPayload,
+        _: &Job,
+        cancel: &CancellationToken,
+    ) -> Result<Value, HandlerError> {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(payload.ms)) => {
+                Ok(json!({"slept_ms": payload.ms}))
+            }
+            () = cancel.cancelled() => Err(HandlerError::Cancelled),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Runner;
+
+    fn job(ms: u64) -> Job {
+        let now = chrono::Utc::now();
+        Job {
+            id: jobs_domain::JobId::new(),
+            tenant: jobs_domain::TenantId(Default::default()),
+            job_type: "sleep".into(),
+            status: jobs_domain::JobStatus::Processing,
+            payload: json!({"ms": ms}),
+            result: None,
+            error: None,
+            failure_reason: None,
+            attempts: 1,
+            max_attempts: 1,
+            timeout_seconds: 3600,
+            run_at: now,
+            created_at: now,
+            updated_at: now,
+            started_at: Some(now),
+            finished_at: None,
+            idempotency_key: None,
+            callback_url: None,
+            schedule: None,
+            cancel_requested_at: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sleep_ends_when_its_time_is_up_or_at_once_when_cancelled() {
+        let cancel = CancellationToken::new();
+        let started = tokio::time::Instant::now();
+        let slept = Runner::run(&Sleep, &job(30_000), &cancel).await;
+        assert_eq!(slept, Ok(json!({"slept_ms": 30_000})));
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+
+        let started = tokio::time::Instant::now();
+        let canceller = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            canceller.cancel();
+        });
+        let cancelled = Runner::run(&Sleep, &job(30_000), &cancel).await;
+        assert_eq!(cancelled, Err(HandlerError::Cancelled));
+        assert_eq!(started.elapsed(), Duration::from_millis(250));
     }
 }

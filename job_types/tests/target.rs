@@ -154,6 +154,7 @@ fn job() -> Job {
         idempotency_key: None,
         callback_url: None,
         schedule: None,
+        cancel_requested_at: None,
     }
 }
 

@@ -49,6 +49,9 @@ pub enum AckReason {
     /// and waits, pending, until the reconciler publishes it after a short
     /// delay. Acked, so no Pub/Sub delivery (and no attempt) is spent.
     Deferred,
+    /// A client cancelled the job while it ran: the worker stopped the
+    /// handler (or the claim found it with no live delivery) and the job is cancelled.
+    Cancelled,
 }
 
 /// Why a delivery was nacked.
@@ -88,6 +91,7 @@ impl AckReason {
             AckReason::Requeued => "requeued",
             AckReason::RetryScheduled => "retry_scheduled",
             AckReason::Deferred => "deferred",
+            AckReason::Cancelled => "cancelled",
         }
     }
 }

@@ -1,12 +1,15 @@
 //! The two deliveries the worker answers, in one place and one vocabulary
 //! ([`Answer`]): a push of the `jobs` subscription (claim the job, run its
-//! handler under its timeout, record the outcome) and a dead-letter (Pub/Sub
+//! handler under its timeout while heartbeats keep its lease and a cancel may
+//! stop it, record the outcome) and a dead-letter (Pub/Sub
 //! gave up delivering a message: the job is requeued, or failed when it
 //! keeps coming back without an attempt running).
 
 use crate::answer::{AckReason, Answer, NackReason};
 use crate::callback;
+use crate::lease::{self, Beat};
 use crate::push_envelope::PushEnvelope;
+use crate::running::{Registration, Stop, Why};
 use crate::state::AppState;
 use jobs_domain::callback::CALLBACK_JOB_TYPE;
 use jobs_domain::retry_strategy::MAX_RETRY_DELAY_SECONDS;
@@ -17,8 +20,14 @@ use jobs_job_types::{DefinedHandler, DefinedType, HandlerError, Runner, TargetAu
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use tracing::field::{Empty, display};
 use tracing::{Instrument, Span};
+
+/// How long a built-in handler told to stop may take to return before its
+/// run is dropped: long enough to wind down, short enough that a cancel
+/// takes effect within two seconds. A target's request is dropped at once.
+const HANDLER_STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// Answers a push of the `jobs` subscription.
 pub async fn push(state: &AppState, body: &[u8]) -> Answer {
@@ -115,9 +124,12 @@ pub async fn dead_letter(state: &AppState, body: &[u8]) -> Answer {
 /// Claims the job `message` names and, when the claim is ours, runs it.
 async fn deliver(state: &AppState, message: JobMessage) -> Answer {
     let id = message.job_id;
+    // Registered before the claim, so a cancel requested the moment the
+    // claim commits is heard; dropped at once unless the claim is ours.
+    let registration = state.running.register(id);
     let claim = match state
         .jobs
-        .claim_deferring(id, state.lease_grace, state.deferral)
+        .claim_deferring(id, state.lease.lease(), state.deferral)
         .await
     {
         Ok(claim) => claim,
@@ -128,7 +140,8 @@ async fn deliver(state: &AppState, message: JobMessage) -> Answer {
     | Claim::Finished(job)
     | Claim::Exhausted(job)
     | Claim::NotDue(job)
-    | Claim::Deferred(job) = &claim
+    | Claim::Deferred(job)
+    | Claim::Cancelled(job) = &claim
     {
         // The stored type, not the message's: the database is the authority.
         let span = Span::current();
@@ -143,7 +156,7 @@ async fn deliver(state: &AppState, message: JobMessage) -> Answer {
             // Spawned so the outcome is still recorded if Pub/Sub drops the
             // connection at its ack deadline; otherwise the attempt would be lost
             // until the lease expired.
-            tokio::spawn(process(state.clone(), job).in_current_span())
+            tokio::spawn(process(state.clone(), job, registration).in_current_span())
                 .await
                 .unwrap_or_else(|err| {
                     Answer::Nack(NackReason::Internal(format!(
@@ -176,6 +189,12 @@ async fn deliver(state: &AppState, message: JobMessage) -> Answer {
             tracing::info!(run_at = %job.run_at, "the job's concurrency limit is reached; deferred and acked, it is published again when due");
             Answer::Ack(AckReason::Deferred, Some(id))
         }
+        Claim::Cancelled(_) => {
+            tracing::info!(
+                "a cancel was requested while the job ran and nothing runs it now; cancelled instead of running again"
+            );
+            Answer::Ack(AckReason::Cancelled, Some(id))
+        }
         Claim::NotFound => {
             tracing::warn!("no such job; acked");
             Answer::Ack(AckReason::NotFound, Some(id))
@@ -183,12 +202,39 @@ async fn deliver(state: &AppState, message: JobMessage) -> Answer {
     }
 }
 
-/// Runs a claimed job and records its outcome.
-async fn process(state: AppState, job: Job) -> Answer {
+/// Runs a claimed job and records its outcome, with heartbeats extending
+/// its lease until the outcome is written (or the lease is found lost).
+async fn process(state: AppState, job: Job, registration: Registration) -> Answer {
+    let stop = registration.stop().clone();
+    let done = CancellationToken::new();
+    // Ends the heartbeats however this returns; a beat in flight finishes
+    // and, once the outcome is written, changes nothing.
+    let _heartbeats = done.clone().drop_guard();
+    let beating = (state.jobs.clone(), job.clone(), state.lease.lease());
+    tokio::spawn(
+        lease::keep(
+            state.lease.every,
+            move || {
+                let (jobs, job, lease) = beating.clone();
+                async move { jobs.extend_lease(&job, lease).await.map(Beat::of) }
+            },
+            stop.clone(),
+            done,
+        )
+        .in_current_span(),
+    );
     let limit = run_limit(&job, state.job_max_timeout);
     let started = Instant::now();
-    let outcome = run(&state, &job, limit).await;
+    let outcome = run(&state, &job, limit, &stop).await;
     let took = started.elapsed();
+    if outcome == Outcome::Cancelled && stop.why() == Some(Why::LeaseLost) {
+        // The job is another attempt's now (or dead-lettered, or cancelled):
+        // nothing is left to record against.
+        tracing::warn!(
+            "the lease was lost while the handler ran; handler stopped, nothing recorded"
+        );
+        return Answer::Ack(AckReason::Stale, Some(job.id));
+    }
     state
         .metrics
         .handler_ran(&job.job_type, outcome.label(), took);
@@ -212,10 +258,12 @@ async fn process(state: AppState, job: Job) -> Answer {
         Outcome::Permanent(error) | Outcome::NoHandler(error) => {
             tracing::warn!(elapsed_ms, %error, "handler failed (permanent)");
         }
+        Outcome::Cancelled => tracing::info!(elapsed_ms, "handler stopped: the job was cancelled"),
     }
     match state.jobs.record(&job, outcome).await {
         Ok(Recorded::Completed(_)) => Answer::Ack(AckReason::Completed, Some(job.id)),
         Ok(Recorded::Failed(_)) => Answer::Ack(AckReason::Failed, Some(job.id)),
+        Ok(Recorded::Cancelled(_)) => Answer::Ack(AckReason::Cancelled, Some(job.id)),
         // Back to pending on the type's own schedule: the reconciler publishes it when due.
         Ok(Recorded::Retrying(_)) if scheduled => {
             Answer::Ack(AckReason::RetryScheduled, Some(job.id))
@@ -317,8 +365,15 @@ async fn call_target(
         .await
 }
 
-/// Runs the job's handler for at most `limit`.
-async fn run(state: &AppState, job: &Job, limit: Duration) -> Outcome {
+/// Runs the job's handler for at most `limit`, or until `stop` fires: then
+/// a built-in handler gets its token fired and [`HANDLER_STOP_GRACE`] to
+/// return, a target's request is dropped at once, and the outcome is
+/// [`Outcome::Cancelled`], unless the handler finished first (or returns a
+/// success all the same): that outcome stands.
+async fn run(state: &AppState, job: &Job, limit: Duration, stop: &Stop) -> Outcome {
+    if stop.is_stopped() {
+        return Outcome::Cancelled;
+    }
     let (handler, retry) = match find(state, job).await {
         Ok(Some(found)) => found,
         Ok(None) => {
@@ -330,19 +385,43 @@ async fn run(state: &AppState, job: &Job, limit: Duration) -> Outcome {
         Err(err) => return Outcome::Retryable(format!("the job's type cannot be read: {err}")),
     };
     let owned = state.clone();
+    let cancel = stop.handler_token();
+    let grace = match handler {
+        Handler::Runner(..) => HANDLER_STOP_GRACE,
+        _ => Duration::ZERO,
+    };
     // A task of its own, so a panicking handler fails its job instead of the request.
     let mut task = tokio::spawn(
         async move {
             match handler {
-                Handler::Runner(runner, job) => runner.run(&job).await,
+                Handler::Runner(runner, job) => runner.run(&job, &cancel).await,
                 Handler::Target(defined, job) => call_target(&owned, &defined, &job, limit).await,
                 Handler::Callback(job) => callback::send(&owned, &job, limit).await,
             }
         }
         .in_current_span(),
     );
-    let outcome = match tokio::time::timeout(limit, &mut task).await {
+    let ran = tokio::select! {
+        // A handler that finished first keeps its outcome.
+        biased;
+        ran = tokio::time::timeout(limit, &mut task) => ran,
+        () = stop.stopped() => {
+            return match tokio::time::timeout(grace, &mut task).await {
+                // It finished all the same: its work is done.
+                Ok(Ok(Ok(result))) => Outcome::Succeeded(result),
+                Ok(_) => Outcome::Cancelled,
+                Err(_still_running) => {
+                    // Dropping the run drops a target's request: its connection closes.
+                    task.abort();
+                    Outcome::Cancelled
+                }
+            };
+        }
+    };
+    let outcome = match ran {
         Ok(Ok(Ok(result))) => return Outcome::Succeeded(result),
+        // Told to stop as it ended: only a success stands.
+        _ if stop.is_stopped() => return Outcome::Cancelled,
         Ok(Ok(Err(error))) => error,
         // A panic is a bug in the handler: retrying would repeat it.
         Ok(Err(_panicked)) => {

@@ -4,6 +4,7 @@
 use crate::push_auth::PushVerifier;
 use crate::reconciler::Reconciler;
 use crate::routes::app;
+use crate::running::{Running, follow_cancellations};
 use crate::settings::WorkerSettings;
 use crate::state::AppState;
 use jobs_domain::{CallbackSecrets, JobStore, JobTypeStore};
@@ -33,6 +34,7 @@ pub async fn build_with(
     };
     let requeue = settings.delivery.requeue_policy()?;
     let deferral = settings.delivery.deferral_policy()?;
+    let lease = settings.delivery.lease_policy()?;
     let limits = settings.server.job_limits.submission_limits()?;
     let secret_box = settings
         .secrets
@@ -74,6 +76,8 @@ pub async fn build_with(
         metrics.clone(),
         job_types.clone(),
     );
+    let running = Running::default();
+    let listened = jobs.clone();
     let state = AppState {
         callback_secrets,
         jobs,
@@ -82,7 +86,8 @@ pub async fn build_with(
         targets: Arc::new(targets),
         secret_box,
         push_auth,
-        lease_grace: settings.delivery.lease_grace,
+        lease,
+        running: running.clone(),
         requeue,
         deferral,
         job_max_timeout: settings.server.job_limits.max_timeout(),
@@ -92,5 +97,6 @@ pub async fn build_with(
     Ok(Server::bind(&settings.server.listen, app(state))
         .await?
         .with_task(move |stopping| reconciler.run(stopping))
+        .with_task(move |stopping| follow_cancellations(running, listened, stopping))
         .on_stop(async move { publisher.shutdown().await }))
 }

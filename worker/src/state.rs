@@ -1,6 +1,8 @@
 //! The state every route shares, built once from the settings.
 
+use crate::lease::LeasePolicy;
 use crate::push_auth::PushVerifier;
+use crate::running::Running;
 use jobs_domain::{CallbackSecrets, DeferralPolicy, JobStore, RequeuePolicy};
 use jobs_job_types::{JobTypeCatalog, Registry, SecretBox, TargetCaller};
 use jobs_runtime::Metrics;
@@ -24,8 +26,10 @@ pub struct AppState {
     pub secret_box: Option<SecretBox>,
     /// Push token verification; `None` accepts unauthenticated pushes (local runs).
     pub push_auth: Option<Arc<PushVerifier>>,
-    /// How long a claim's lease outlasts the job's timeout.
-    pub lease_grace: Duration,
+    /// How running jobs' leases are kept (the heartbeat).
+    pub lease: LeasePolicy,
+    /// The jobs this process runs, each with its stop signal.
+    pub running: Running,
     /// How dead-lettered jobs are requeued.
     pub requeue: RequeuePolicy,
     /// How a job whose key is at its type's concurrency limit waits.

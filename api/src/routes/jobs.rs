@@ -368,15 +368,21 @@ async fn list_jobs(
     }))
 }
 
-/// Cancel a pending job.
+/// Cancel a job: a pending one at once, a running one by its worker.
+///
+/// A running job answers 202 with `cancel_requested_at` set: the worker
+/// running it stops its handler within about two seconds and the job ends
+/// `cancelled`, unless the handler finishes first, whose outcome then stands.
+/// Asking again for a running job changes nothing.
 #[utoipa::path(
     post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = uuid::Uuid, Path, description = "Job id")),
     responses(
-        (status = 200, description = "The job as it is now", body = Job),
+        (status = 200, description = "The job was pending and is now cancelled", body = Job),
+        (status = 202, description = "The job is running: its cancel is requested (`cancel_requested_at`), and its worker stops it", body = Job),
         (status = 401, description = "No valid API key", body = Problem),
         (status = 404, description = "No such job for this tenant", body = Problem),
-        (status = 409, description = "The job is not pending", body = Problem),
+        (status = 409, description = "The job is already finished (completed, failed or cancelled)", body = Problem),
         (status = 429, description = "The tenant is over its request rate", body = Problem),
         (status = 503, description = "The database is unavailable", body = Problem),
     ),
@@ -386,8 +392,13 @@ async fn cancel_job(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     JobIdPath(id): JobIdPath,
-) -> Result<Json<Job>, ApiError> {
-    Ok(Json(state.jobs.cancel(tenant, id).await?))
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    let job = state.jobs.cancel(tenant, id).await?;
+    let status = match job.status {
+        JobStatus::Processing => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
+    };
+    Ok((status, Json(job)))
 }
 
 /// Run a failed or cancelled job again.

@@ -263,3 +263,55 @@ async fn unknown_and_malformed_ids_are_404_on_every_job_route(pool: PgPool) {
         .await;
     }
 }
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn cancelling_a_running_job_answers_202_with_the_request_recorded_once(pool: PgPool) {
+    use jobs_domain::{Claim, JobId, JobStore};
+    let app = spawn_app(pool.clone()).await;
+    let id = app.submitted_job(&noop()).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let job_id = JobId(uuid::Uuid::parse_str(&id).expect("uuid"));
+    let store = JobStore::new(pool);
+    let Claim::Claimed(_) = store
+        .claim(job_id, std::time::Duration::from_secs(30))
+        .await
+        .expect("claim")
+    else {
+        panic!("claimed");
+    };
+    let requested = app.post(&format!("/v1/jobs/{id}/cancel")).await;
+    assert_eq!(requested.status(), 202);
+    let job: Value = requested.json().await.expect("json");
+    assert_eq!(
+        job["status"], "processing",
+        "the worker running it stops it"
+    );
+    assert!(job["cancel_requested_at"].is_string());
+    assert_eq!(job["finished_at"], Value::Null);
+    let again = app.post(&format!("/v1/jobs/{id}/cancel")).await;
+    assert_eq!(again.status(), 202);
+    assert_eq!(
+        again.json::<Value>().await.expect("json"),
+        job,
+        "nothing changes"
+    );
+    let events = app.get(&format!("/v1/jobs/{id}/events")).await;
+    let body: Value = events.json().await.expect("json");
+    let names: Vec<&str> = body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["submitted", "claimed", "cancel_requested"]);
+
+    let doc: Value = app.get("/openapi.json").await.json().await.expect("doc");
+    let responses = &doc["paths"]["/v1/jobs/{id}/cancel"]["post"]["responses"];
+    for status in ["200", "202", "409"] {
+        assert!(responses[status].is_object(), "{status} documented");
+    }
+    let job_schema = &doc["components"]["schemas"]["Job"]["properties"]["cancel_requested_at"];
+    assert!(job_schema.is_object(), "{job_schema}");
+}

@@ -261,24 +261,294 @@ async fn cancel_and_retry_follow_the_state_machine(pool: PgPool) {
         (JobStatus::Pending, None)
     );
 
+    // A running job's cancel is a request; the handler that finishes first keeps its outcome.
     let job = claimed(&store, id).await;
-    let err = store
-        .cancel(t, id)
-        .await
-        .expect_err("cancel while processing");
-    assert!(matches!(err, StoreError::Transition(e) if e.from == JobStatus::Processing));
-    store
+    let requested = store.cancel(t, id).await.expect("cancel while processing");
+    assert_eq!(requested.status, JobStatus::Processing);
+    assert!(requested.cancel_requested_at.is_some());
+    let again = store.cancel(t, id).await.expect("asked again");
+    assert_eq!(again, requested, "a second request changes nothing");
+    let recorded = store
         .record(&job, Outcome::Succeeded(json!(1)))
         .await
         .expect("record");
+    assert!(matches!(recorded, Recorded::Completed(_)), "{recorded:?}");
+    assert!(matches!(
+        store.cancel(t, id).await,
+        Err(StoreError::Transition(e)) if e.from == JobStatus::Completed
+    ));
     assert!(matches!(
         store.retry(t, id).await,
         Err(StoreError::Transition(_))
     ));
     assert_eq!(
         events(&store, t, id).await,
-        ["submitted", "cancelled", "retried", "claimed", "succeeded"]
+        [
+            "submitted",
+            "cancelled",
+            "retried",
+            "claimed",
+            "cancel_requested",
+            "succeeded"
+        ]
     );
+}
+
+/// The job's lease, by the database clock: seconds from now to its expiry.
+async fn lease_left(pool: &PgPool, id: JobId) -> Option<f64> {
+    sqlx::query_scalar(
+        "select extract(epoch from lease_expires_at - now())::float8 from jobs where id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .expect("lease")
+}
+
+async fn event_details(
+    store: &JobStore,
+    tenant: TenantId,
+    id: JobId,
+) -> Vec<(String, Option<String>)> {
+    store
+        .history(tenant, id)
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|e| (e.event, e.detail))
+        .collect()
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_claim_leases_for_the_given_time_and_a_heartbeat_extends_only_its_own_attempt(
+    pool: PgPool,
+) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let id = submitted(&store, t, 3).await;
+    let Claim::Claimed(first) = store
+        .claim(id, Duration::from_secs(3))
+        .await
+        .expect("claim")
+    else {
+        panic!("claimed");
+    };
+    let left = lease_left(&pool, id).await.expect("leased");
+    assert!(
+        (2.0..=3.0).contains(&left),
+        "a few heartbeats, not the timeout: {left}"
+    );
+    assert_eq!(
+        store
+            .extend_lease(&first, Duration::from_secs(60))
+            .await
+            .expect("beat"),
+        Some(false)
+    );
+    let left = lease_left(&pool, id).await.expect("leased");
+    assert!((59.0..=60.0).contains(&left), "{left}");
+    let before = store.get(t, id).await.expect("job");
+    assert_eq!(
+        events(&store, t, id).await,
+        ["submitted", "claimed"],
+        "no history entry"
+    );
+
+    age_an_hour(&pool, id).await;
+    let second = claimed(&store, id).await;
+    assert_eq!(
+        store
+            .extend_lease(&first, Duration::from_secs(60))
+            .await
+            .expect("beat"),
+        None,
+        "the lease was taken over"
+    );
+    assert_eq!(
+        store
+            .extend_lease(&second, Duration::from_secs(60))
+            .await
+            .expect("beat"),
+        Some(false)
+    );
+    store
+        .record(&second, Outcome::Succeeded(json!(1)))
+        .await
+        .expect("record");
+    assert_eq!(
+        store
+            .extend_lease(&second, Duration::from_secs(60))
+            .await
+            .expect("beat"),
+        None,
+        "finished"
+    );
+    assert!(before.updated_at <= store.get(t, id).await.expect("job").updated_at);
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_running_jobs_cancel_reaches_its_heartbeat_its_worker_cancels_it_and_a_retry_starts_clean(
+    pool: PgPool,
+) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let id = submitted(&store, t, 3).await;
+    let job = claimed(&store, id).await;
+    assert_eq!(store.cancel_requested(&[id]).await.expect("ask"), []);
+    store.cancel(t, id).await.expect("request");
+    assert_eq!(
+        store.extend_lease(&job, GRACE).await.expect("beat"),
+        Some(true)
+    );
+    assert_eq!(
+        store
+            .cancel_requested(&[id, JobId::new()])
+            .await
+            .expect("ask"),
+        [id]
+    );
+    let Recorded::Cancelled(cancelled) = store
+        .record(&job, Outcome::Cancelled)
+        .await
+        .expect("record")
+    else {
+        panic!("cancelled");
+    };
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert!(cancelled.finished_at.is_some());
+    assert_eq!(store.extend_lease(&job, GRACE).await.expect("beat"), None);
+    assert_eq!(
+        event_details(&store, t, id).await,
+        [
+            ("submitted".to_owned(), None),
+            ("claimed".to_owned(), None),
+            ("cancel_requested".to_owned(), None),
+            (
+                "cancelled".to_owned(),
+                Some("cancelled while running: the worker stopped attempt 1".to_owned())
+            ),
+        ]
+    );
+    let retried = store.retry(t, id).await.expect("retry");
+    assert_eq!(
+        retried.cancel_requested_at, None,
+        "a retried job starts clean"
+    );
+    assert_eq!(claimed(&store, id).await.attempts, 2);
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_job_whose_cancel_was_requested_is_cancelled_instead_of_claimed_once_nothing_runs_it(
+    pool: PgPool,
+) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    // Its worker died: the lease expires, and the redelivery cancels the job.
+    let died = submitted(&store, t, 3).await;
+    claimed(&store, died).await;
+    store.cancel(t, died).await.expect("request");
+    assert!(matches!(
+        store.claim(died, GRACE).await.expect("claim"),
+        Claim::Busy(_)
+    ));
+    age_an_hour(&pool, died).await;
+    let Claim::Cancelled(job) = store.claim(died, GRACE).await.expect("claim") else {
+        panic!("cancelled instead of claimed");
+    };
+    assert_eq!((job.status, job.attempts), (JobStatus::Cancelled, 1));
+    let last = event_details(&store, t, died).await.pop().expect("events");
+    assert_eq!(
+        last,
+        (
+            "cancelled".to_owned(),
+            Some("cancel requested while running; cancelled instead of running again".to_owned())
+        )
+    );
+
+    // Its attempt failed after the request: it does not go back to pending.
+    let failed = submitted(&store, t, 3).await;
+    let job = claimed(&store, failed).await;
+    store.cancel(t, failed).await.expect("request");
+    let recorded = store
+        .record(&job, Outcome::Retryable("HTTP 503".into()))
+        .await
+        .expect("record");
+    assert!(
+        matches!(&recorded, Recorded::Cancelled(job) if job.status == JobStatus::Cancelled),
+        "{recorded:?}"
+    );
+    assert_eq!(
+        events(&store, t, failed).await,
+        [
+            "submitted",
+            "claimed",
+            "cancel_requested",
+            "failed_retryable",
+            "cancelled"
+        ]
+    );
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_claim_never_runs_a_job_whose_cancel_was_requested(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    for status in JobStatus::ALL {
+        for due in [true, false] {
+            for lease_expired in [true, false] {
+                let state = JobState {
+                    status,
+                    attempts: 1,
+                    max_attempts: 3,
+                };
+                let id = submitted(&store, t, 3).await;
+                force(&pool, id, state, due, lease_expired).await;
+                sqlx::query(
+                    "update jobs set started_at = coalesce(started_at, now()),
+                         cancel_requested_at = now() where id = $1",
+                )
+                .bind(id)
+                .execute(&pool)
+                .await
+                .expect("request");
+                let case = format!("{status} due={due} expired={lease_expired}");
+                let claim = store.claim(id, GRACE).await.expect("claim");
+                match (status, lease_expired) {
+                    (JobStatus::Pending, _) | (JobStatus::Processing, true) => {
+                        assert!(matches!(claim, Claim::Cancelled(_)), "{case}: {claim:?}")
+                    }
+                    (JobStatus::Processing, false) => {
+                        assert!(matches!(claim, Claim::Busy(_)), "{case}: {claim:?}")
+                    }
+                    _ => assert!(matches!(claim, Claim::Finished(_)), "{case}: {claim:?}"),
+                }
+            }
+        }
+    }
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_cancel_request_notifies_the_workers_once_when_it_commits(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let id = submitted(&store, t, 3).await;
+    claimed(&store, id).await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .expect("listen");
+    listener
+        .listen("job_cancel_requested")
+        .await
+        .expect("listen");
+    store.cancel(t, id).await.expect("request");
+    let notice = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("a notice")
+        .expect("received");
+    assert_eq!(notice.payload(), id.to_string());
+    store.cancel(t, id).await.expect("asked again");
+    let none = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(none.is_err(), "a second request sends no notice: {none:?}");
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]

@@ -21,7 +21,8 @@ fn expected_with_attempts_left(status: JobStatus, event: JobEvent) -> Option<Job
     use JobStatus as S;
     match (status, event) {
         (S::Pending, E::Claimed) => Some(state(S::Processing, 2, 3)),
-        (S::Pending, E::Cancelled) => Some(state(S::Cancelled, 1, 3)),
+        (S::Pending | S::Processing, E::Cancelled) => Some(state(S::Cancelled, 1, 3)),
+        (S::Processing, E::CancelRequested) => Some(state(S::Processing, 1, 3)),
         (S::Pending | S::Processing, E::DeadLettered) => Some(state(S::Failed, 1, 3)),
         (S::Pending | S::Processing, E::Requeued) => Some(state(S::Pending, 1, 3)),
         (S::Pending | S::Processing, E::Deferred) => Some(state(S::Pending, 1, 3)),
@@ -171,6 +172,7 @@ fn job_in(state: JobState, error: Option<&str>) -> Job {
         idempotency_key: None,
         callback_url: None,
         schedule: None,
+        cancel_requested_at: None,
     }
 }
 
@@ -199,6 +201,8 @@ fn a_decided_transition_goes_where_apply_goes_and_is_guarded_by_the_state_it_saw
         dead_letter(0),
         dead_letter(POLICY.limit),
         Cause::Cancelled,
+        Cause::CancelRequested,
+        Cause::Outcome(Outcome::Cancelled),
         Cause::Retried,
     ];
     for status in JobStatus::ALL {
@@ -500,4 +504,73 @@ proptest! {
         prop_assert!(policy.delay_of(before + 2) >= delay, "delays never shrink");
         prop_assert_eq!(transition.recorded, since.is_none_or(|s| s >= policy.event_every));
     }
+}
+
+#[test]
+fn a_running_job_is_cancelled_in_two_steps_the_request_and_its_workers_stop() {
+    let running = job_in(state(JobStatus::Processing, 1, 3), None);
+    let request = Transition::decide(&running, 0, Cause::CancelRequested).expect("allowed");
+    assert_eq!(request.event, JobEvent::CancelRequested);
+    assert_eq!(request.to, state(JobStatus::Processing, 1, 3), "it runs on");
+    assert!(!request.finishes());
+    assert!(!request.republish);
+    assert_eq!(
+        (request.error.clone(), request.detail.clone()),
+        (ErrorUpdate::Keep, None)
+    );
+
+    let requested = Job {
+        cancel_requested_at: Some(chrono::Utc::now()),
+        ..running
+    };
+    let stopped =
+        Transition::decide(&requested, 0, Cause::Outcome(Outcome::Cancelled)).expect("allowed");
+    assert_eq!(stopped.event, JobEvent::Cancelled);
+    assert_eq!(stopped.to, state(JobStatus::Cancelled, 1, 3));
+    assert!(stopped.finishes());
+    assert_eq!(stopped.failure_reason, None);
+    assert_eq!(
+        stopped.detail.as_deref(),
+        Some("cancelled while running: the worker stopped attempt 1")
+    );
+    assert_eq!(Outcome::Cancelled.label(), "cancelled");
+
+    for status in [
+        JobStatus::Pending,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ] {
+        let other = job_in(state(status, 1, 3), None);
+        assert!(
+            Transition::decide(&other, 0, Cause::CancelRequested).is_err(),
+            "{status}: only a running job's cancel is requested"
+        );
+    }
+    let done = job_in(state(JobStatus::Completed, 1, 3), None);
+    assert!(Transition::decide(&done, 0, Cause::Outcome(Outcome::Cancelled)).is_err());
+}
+
+#[test]
+fn a_job_whose_cancel_was_requested_and_that_nothing_runs_is_cancelled_saying_why() {
+    let requested_at = Some(chrono::Utc::now());
+    for status in [JobStatus::Pending, JobStatus::Processing] {
+        let job = Job {
+            cancel_requested_at: requested_at,
+            ..job_in(state(status, 1, 3), None)
+        };
+        let cancelled = Transition::decide(&job, 0, Cause::Cancelled).expect("allowed");
+        assert_eq!(cancelled.to.status, JobStatus::Cancelled);
+        assert_eq!(
+            cancelled.detail.as_deref(),
+            Some("cancel requested while running; cancelled instead of running again"),
+            "{status}"
+        );
+    }
+    let pending = job_in(state(JobStatus::Pending, 0, 3), None);
+    let cancelled = Transition::decide(&pending, 0, Cause::Cancelled).expect("allowed");
+    assert_eq!(
+        cancelled.detail, None,
+        "a plain cancel of a pending job, as before"
+    );
 }

@@ -1,10 +1,11 @@
-//! How deliveries are taken in, how long a claim holds a job, how a
+//! How deliveries are taken in, how a running job's lease is kept, how a
 //! dead-lettered job is requeued, and how a job whose key is at its type's
 //! concurrency limit waits.
 
+use crate::lease::LeasePolicy;
 use clap::Args;
 use jobs_domain::{DeferralPolicy, RequeuePolicy};
-use jobs_runtime::settings::{SettingError, parse_fractional_seconds, parse_seconds};
+use jobs_runtime::settings::{SettingError, parse_fractional_seconds};
 use std::time::Duration;
 
 /// Push bodies, leases, dead-letter requeues and concurrency deferrals.
@@ -14,9 +15,12 @@ pub struct DeliverySettings {
     #[arg(long, env = "PUSH_MAX_BODY_BYTES", value_name = "PUSH_MAX_BODY_BYTES", default_value_t = 1024 * 1024,
           value_parser = clap::value_parser!(u32).range(1024..=16 * 1024 * 1024))]
     pub push_max_body_bytes: u32,
-    /// How long a claim's lease outlasts the job's timeout, so a slow outcome write is not taken over.
-    #[arg(long, env = "LEASE_GRACE_SECONDS", value_name = "LEASE_GRACE_SECONDS", default_value = "30", value_parser = parse_seconds)]
-    pub lease_grace: Duration,
+    /// Seconds between a running job's heartbeats: each extends its lease to
+    /// three heartbeats ahead, so a job whose worker died runs again within
+    /// about three heartbeats. From 0.05 to 600.
+    #[arg(long, env = "LEASE_HEARTBEAT_SECONDS", value_name = "LEASE_HEARTBEAT_SECONDS",
+          default_value = "10", value_parser = parse_fractional_seconds)]
+    pub lease_heartbeat: Duration,
     /// Dead-letters without an attempt running in between that requeue a job
     /// (pending again, published afresh); the next one fails it as `dead_lettered`.
     #[arg(long, env = "DEAD_LETTER_REQUEUE_LIMIT", value_name = "DEAD_LETTER_REQUEUE_LIMIT", default_value_t = 5,
@@ -42,6 +46,23 @@ pub struct DeliverySettings {
 }
 
 impl DeliverySettings {
+    /// The lease policy, after checking the heartbeat is neither so short
+    /// that it hammers the database nor longer than a push may wait.
+    pub fn lease_policy(&self) -> Result<LeasePolicy, SettingError> {
+        let every = self.lease_heartbeat;
+        if every < LeasePolicy::SHORTEST || every > LeasePolicy::LONGEST {
+            return Err(SettingError {
+                setting: "LEASE_HEARTBEAT_SECONDS",
+                message: format!(
+                    "must be from {} to {} seconds",
+                    LeasePolicy::SHORTEST.as_secs_f64(),
+                    LeasePolicy::LONGEST.as_secs_f64()
+                ),
+            });
+        }
+        Ok(LeasePolicy { every })
+    }
+
     /// The requeue policy, after checking its delays agree.
     pub fn requeue_policy(&self) -> Result<RequeuePolicy, SettingError> {
         if self.dead_letter_requeue_delay > self.dead_letter_requeue_max_delay {

@@ -67,7 +67,10 @@ mod tests {
             settings.server.job_limits.max_timeout(),
             Duration::from_secs(540)
         );
-        assert_eq!(settings.delivery.lease_grace, Duration::from_secs(30));
+        assert_eq!(
+            settings.delivery.lease_policy().expect("valid").every,
+            Duration::from_secs(10)
+        );
         assert_eq!(settings.server.listen.port, 8080);
         assert_eq!(
             settings.handlers.email_from.email.to_string(),
@@ -95,6 +98,25 @@ mod tests {
             .deferral_policy()
             .expect_err("over the cap");
         assert_eq!(err.setting, "CONCURRENCY_DEFER_DELAY_SECONDS");
+    }
+
+    #[test]
+    fn a_heartbeat_may_be_fractional_and_is_checked_at_start() {
+        let policy = parse(&["--lease-heartbeat=0.2"])
+            .delivery
+            .lease_policy()
+            .expect("valid");
+        assert_eq!(policy.every, Duration::from_millis(200));
+        assert_eq!(policy.lease(), Duration::from_millis(600));
+        for bad in ["0.01", "601"] {
+            let err = parse(&[&format!("--lease-heartbeat={bad}")])
+                .delivery
+                .lease_policy()
+                .expect_err("out of range");
+            assert_eq!(err.setting, "LEASE_HEARTBEAT_SECONDS", "{bad}");
+        }
+        let argv = ["worker", "--lease-heartbeat=0"];
+        assert!(Cli::try_parse_from(argv).is_err(), "zero is no heartbeat");
     }
 
     #[test]

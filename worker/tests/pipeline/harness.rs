@@ -22,8 +22,9 @@ pub const TIME_SCALE: f64 = 100.0;
 pub const GUARD: Duration = Duration::from_secs(90);
 /// The key sealing job types' HMAC secrets in the stack (32 zero bytes; tests only).
 pub const SECRETS_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-/// Lease grace given to the worker, so a dead worker's lease expires quickly.
-pub const LEASE_GRACE_SECONDS: u32 = 1;
+/// The worker's heartbeat: leases reach three of them (3 s) ahead, so a dead
+/// worker's lease expires quickly, and a beat may be late on a busy machine.
+pub const LEASE_HEARTBEAT_SECONDS: &str = "1";
 
 /// The running stack and a client holding one tenant's key.
 pub struct Stack {
@@ -223,7 +224,7 @@ impl Stack {
             .env("PUBSUB_EMULATOR_HOST", &self.emulator_host)
             .env("GOOGLE_CLOUD_PROJECT", pubsub_emulator::DEFAULT_PROJECT)
             .env("JOBS_TOPIC", JOBS_TOPIC)
-            .env("LEASE_GRACE_SECONDS", LEASE_GRACE_SECONDS.to_string())
+            .env("LEASE_HEARTBEAT_SECONDS", LEASE_HEARTBEAT_SECONDS)
             .env("JOB_TYPE_SECRETS_KEY", SECRETS_KEY)
             .env("RECONCILE_INTERVAL_SECONDS", "0.2")
             .env("RECONCILE_PUBLISH_GRACE_SECONDS", "1")
