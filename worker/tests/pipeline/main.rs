@@ -4,6 +4,7 @@
 
 mod balancer;
 mod callbacks;
+mod cancellation;
 mod chaos;
 mod concurrency;
 mod delivery;
