@@ -94,6 +94,8 @@ where
                 }
                 stop.stop(Why::Cancelled);
             }
+            // The outcome was written while this beat ran: nothing was lost.
+            Ok(Beat::Lost) if done.is_cancelled() => return,
             Ok(Beat::Lost) => {
                 tracing::warn!(
                     "a heartbeat found the lease gone (taken over, dead-lettered or cancelled); stopping the handler"
