@@ -164,6 +164,9 @@ pub struct Job {
     /// The schedule that enqueued it; `None` for submitted jobs.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// When a client asked to cancel it while it ran; its worker stops it.
+    #[serde(default)]
+    pub cancel_requested_at: Option<DateTime<Utc>>,
 }
 
 /// One transition of a job's history.
@@ -382,8 +385,10 @@ impl Client {
         self.fetch(self.request(Method::GET, url)).await
     }
 
-    /// `POST /v1/jobs/{id}/cancel`: a pending job becomes cancelled
-    /// ([`Error::Conflict`] otherwise).
+    /// `POST /v1/jobs/{id}/cancel`: a pending job becomes cancelled; a
+    /// running one is returned with `cancel_requested_at` set, and its worker
+    /// stops it (unless its handler finishes first); a finished one is
+    /// [`Error::Conflict`].
     pub async fn cancel_job(&self, id: Uuid) -> Result<Job, Error> {
         let id = id.to_string();
         let request = self.request(Method::POST, self.url(&["v1", "jobs", &id, "cancel"])?);
