@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use jobs_domain::{RetentionOverride, RetryStrategy, StoredJobType};
+use jobs_domain::{ConcurrencyLimit, RateLimit, RetentionOverride, RetryStrategy, StoredJobType};
 use jobs_job_types::{
     BUILTIN, DefinedType, HandlerSpec, JobTypeDefinition, NameError, SecretBox, TargetAuth,
     check_name,
@@ -88,6 +88,17 @@ pub struct JobTypeView {
     /// How long the type's finished jobs are kept, over the defaults.
     #[serde(skip_serializing_if = "Option::is_none")]
     retention: Option<RetentionOverride>,
+    /// At most so many accepted jobs per key value in a sliding window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    rate_limit: Option<RateLimit>,
+    /// At most so many running jobs per key value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    concurrency: Option<ConcurrencyLimit>,
+    /// The default `callback_url` of its jobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback_url: Option<String>,
     /// When the tenant defined it.
     #[serde(skip_serializing_if = "Option::is_none")]
     created_at: Option<DateTime<Utc>>,
@@ -107,6 +118,9 @@ impl JobTypeView {
             timeout_seconds: None,
             retry: None,
             retention: None,
+            rate_limit: None,
+            concurrency: None,
+            callback_url: None,
             created_at: None,
             updated_at: None,
         }
@@ -126,6 +140,9 @@ impl JobTypeView {
             timeout_seconds: definition.timeout_seconds,
             retry: Some(definition.retry),
             retention: definition.retention,
+            rate_limit: definition.rate_limit,
+            concurrency: definition.concurrency,
+            callback_url: definition.callback_url,
             created_at: Some(stored.created_at),
             updated_at: Some(stored.updated_at),
         })

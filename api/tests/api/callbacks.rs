@@ -76,6 +76,13 @@ async fn a_job_type_s_callback_url_is_its_jobs_default(pool: PgPool) {
     let definition = json!({"handler": {"builtin": "noop"},
                             "callback_url": "https://hooks.example.com/signups"});
     assert_eq!(app.put_type("signup", &definition).await.status(), 201);
+    let shown: Value = app
+        .get("/v1/job-types/signup")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(shown["callback_url"], "https://hooks.example.com/signups");
     let defaulted = app
         .submitted_job(&json!({"type": "signup", "payload": {}}))
         .await;

@@ -102,6 +102,17 @@ async fn a_replayed_submit_takes_no_second_slot_and_is_answered_even_over_the_li
         app.put_type("signin", &limited(2, "reject")).await.status(),
         201
     );
+    let shown: Value = app
+        .get("/v1/job-types/signin")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        shown["rate_limit"],
+        json!({"key": "/user_id", "limit": 2, "period_seconds": 3600, "when_exceeded": "reject"}),
+        "a type shows its rate limit"
+    );
     let mut keyed = signin("u1");
     keyed["idempotency_key"] = json!("signin-1");
     assert_eq!(app.submit_job(&keyed).await.status(), 202);
