@@ -46,6 +46,77 @@ macro_rules! decision_columns {
     };
 }
 
+/// A claim's first CTE: the job, locked, with its time checks made by the
+/// database clock (`$1` the job's id).
+macro_rules! claim_found {
+    () => {
+        "with found as (
+            select *, run_at <= now() as due,
+                   coalesce(lease_expires_at <= now(), false) as lease_expired
+            from jobs where id = $1
+            for update
+        ), "
+    };
+}
+
+/// The state machine's claim rule over `found`: a pending job that is due,
+/// or a processing one whose lease expired, with an attempt left and no
+/// cancel requested.
+macro_rules! claim_rule {
+    () => {
+        "found.cancel_requested_at is null
+         and found.attempts < found.max_attempts
+         and ((found.status = 'pending' and found.due)
+              or (found.status = 'processing' and found.lease_expired))"
+    };
+}
+
+/// What a claim writes (`$2` the lease in seconds).
+macro_rules! claim_set {
+    () => {
+        "update jobs set
+            status = 'processing',
+            attempts = jobs.attempts + 1,
+            lease_expires_at = now() + make_interval(secs => $2),
+            started_at = coalesce(jobs.started_at, now()),
+            published_at = coalesce(jobs.published_at, now()),
+            dead_letters = 0,
+            deferrals = 0,
+            updated_at = now()"
+    };
+}
+
+/// A claim's event and its answer: the claimed job, or the job as found
+/// with `$limit` (the limit it was held back by, when it has one).
+macro_rules! claim_answer {
+    ($limit:literal) => {
+        concat!(
+            "recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt, detail)
+                select id, from_status, status,
+                       case from_status when 'pending' then 'claimed' else 'lease_expired' end,
+                       attempts,
+                       case from_status when 'pending' then null
+                            else 'lease expired without an outcome' end
+                from claimed
+            )
+            select true as won, false as due, false as lease_expired, null::int4 as limit_reached, ",
+            decision_columns!(),
+            ", ",
+            job_columns!(),
+            " from claimed
+            union all
+            select false, due, lease_expired, ",
+            $limit,
+            ", ",
+            decision_columns!(),
+            ", ",
+            job_columns!(),
+            " from found where not exists (select from claimed)"
+        )
+    };
+}
+
 /// The statement that stores a job and its `submitted` event, binding
 /// `$1`–`$11` ([`bind_new_job`]); `$extra` adds CTEs over `inserted`.
 macro_rules! insert_job {
@@ -970,48 +1041,20 @@ impl JobStore {
         lease: Duration,
     ) -> Result<Option<(bool, Read)>, StoreError> {
         let row = sqlx::query(concat!(
-            "with found as (
-                select *, run_at <= now() as due,
-                       coalesce(lease_expires_at <= now(), false) as lease_expired
-                from jobs where id = $1
-                for update
-            ), claimed as (
-                update jobs set
-                    status = 'processing',
-                    attempts = jobs.attempts + 1,
-                    lease_expires_at = now() + make_interval(secs => $2),
-                    started_at = coalesce(jobs.started_at, now()),
-                    published_at = coalesce(jobs.published_at, now()),
-                    dead_letters = 0,
-                    updated_at = now()
+            claim_found!(),
+            "claimed as (
+                ",
+            claim_set!(),
+            "
                 from found
                 where jobs.id = found.id
                   and found.concurrency_key is null
-                  and found.cancel_requested_at is null
-                  and found.attempts < found.max_attempts
-                  and ((found.status = 'pending' and found.due)
-                       or (found.status = 'processing' and found.lease_expired))
+                  and ",
+            claim_rule!(),
+            "
                 returning jobs.*, found.status as from_status
-            ), recorded as (
-                insert into job_events (job_id, from_status, to_status, event, attempt, detail)
-                select id, from_status, status,
-                       case from_status when 'pending' then 'claimed' else 'lease_expired' end,
-                       attempts,
-                       case from_status when 'pending' then null
-                            else 'lease expired without an outcome' end
-                from claimed
-            )
-            select true as won, false as due, false as lease_expired, null::int4 as limit_reached, ",
-            decision_columns!(),
-            ", ",
-            job_columns!(),
-            " from claimed
-            union all
-            select false, due, lease_expired, null, ",
-            decision_columns!(),
-            ", ",
-            job_columns!(),
-            " from found where not exists (select from claimed)"
+            ), ",
+            claim_answer!("null")
         ))
         .bind(id)
         .bind(lease.as_secs_f64())
@@ -1049,12 +1092,8 @@ impl JobStore {
         // A statement after the lock: its snapshot sees every claim of the key
         // that committed before this transaction got the lock.
         let row = sqlx::query(concat!(
-            "with found as (
-                select *, run_at <= now() as due,
-                       coalesce(lease_expires_at <= now(), false) as lease_expired
-                from jobs where id = $1
-                for update
-            ), slots as (
+            claim_found!(),
+            "slots as (
                 select found.id,
                        (select (t.definition -> 'concurrency' ->> 'limit')::int4
                         from job_types t
@@ -1068,44 +1107,19 @@ impl JobStore {
                           and running.id <> found.id) as running
                 from found
                 where found.concurrency_key is not null
-                  and found.cancel_requested_at is null
-                  and found.attempts < found.max_attempts
-                  and ((found.status = 'pending' and found.due)
-                       or (found.status = 'processing' and found.lease_expired))
+                  and ",
+            claim_rule!(),
+            "
             ), claimed as (
-                update jobs set
-                    status = 'processing',
-                    attempts = jobs.attempts + 1,
-                    lease_expires_at = now() + make_interval(secs => $2),
-                    started_at = coalesce(jobs.started_at, now()),
-                    published_at = coalesce(jobs.published_at, now()),
-                    dead_letters = 0,
-                    deferrals = 0,
-                    updated_at = now()
+                ",
+            claim_set!(),
+            "
                 from found join slots on slots.id = found.id
                 where jobs.id = found.id
                   and (slots.max_running is null or slots.running < slots.max_running)
                 returning jobs.*, found.status as from_status
-            ), recorded as (
-                insert into job_events (job_id, from_status, to_status, event, attempt, detail)
-                select id, from_status, status,
-                       case from_status when 'pending' then 'claimed' else 'lease_expired' end,
-                       attempts,
-                       case from_status when 'pending' then null
-                            else 'lease expired without an outcome' end
-                from claimed
-            )
-            select true as won, false as due, false as lease_expired, null::int4 as limit_reached, ",
-            decision_columns!(),
-            ", ",
-            job_columns!(),
-            " from claimed
-            union all
-            select false, due, lease_expired, (select max_running from slots), ",
-            decision_columns!(),
-            ", ",
-            job_columns!(),
-            " from found where not exists (select from claimed)"
+            ), ",
+            claim_answer!("(select max_running from slots)")
         ))
         .bind(id)
         .bind(lease.as_secs_f64())
