@@ -26,8 +26,7 @@
 //! is rarely wanted, and enqueueing hours of an every-minute schedule at once
 //! would burst onto the workers and the targets.
 
-use crate::submission::schema::{integer, nullable};
-use crate::submission::{FieldError, PayloadSchema, SubmissionLimits};
+use crate::submission::{FieldError, PayloadSchema, SubmissionLimits, job_fields};
 use crate::{JobId, JobSubmission};
 use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
@@ -357,42 +356,8 @@ pub fn schedule_schemas(
 
 /// The template of one job type: its `type`, its payload, the limits.
 fn template(job_type: &str, payload: &str, limits: &SubmissionLimits) -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .schema_type(Type::Object)
+    job_fields(job_type, payload, limits)
         .description(Some(format!("A job of type `{job_type}`.")))
-        .property(
-            "type",
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some([job_type]))
-                .description(Some("The job type.")),
-        )
-        .property("payload", Ref::from_schema_name(payload))
-        .property(
-            "max_attempts",
-            nullable(integer(
-                1,
-                limits.max_max_attempts,
-                &format!(
-                    "Claims allowed before a retryable error becomes final (default {}).",
-                    limits.default_max_attempts
-                ),
-            )),
-        )
-        .property(
-            "timeout_seconds",
-            nullable(integer(
-                1,
-                limits.max_timeout_seconds,
-                &format!(
-                    "Longest a single attempt may run (default {}).",
-                    limits.default_timeout_seconds
-                ),
-            )),
-        )
-        .required("type")
-        .required("payload")
-        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
         .into()
 }
 

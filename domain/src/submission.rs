@@ -317,9 +317,11 @@ pub fn submission_schemas(
     schemas
 }
 
-/// The submission of one job type: its `type`, its payload, the options.
-fn variant(job_type: &str, payload: &str, limits: &SubmissionLimits) -> RefOr<Schema> {
-    let fields = ObjectBuilder::new()
+/// The fields every job of one type has, as a submit and a schedule's
+/// template state them: its `type`, its payload, `max_attempts` and
+/// `timeout_seconds` within the limits; nothing else unless added.
+pub fn job_fields(job_type: &str, payload: &str, limits: &SubmissionLimits) -> ObjectBuilder {
+    ObjectBuilder::new()
         .schema_type(Type::Object)
         .property(
             "type",
@@ -329,6 +331,36 @@ fn variant(job_type: &str, payload: &str, limits: &SubmissionLimits) -> RefOr<Sc
                 .description(Some("The job type.")),
         )
         .property("payload", Ref::from_schema_name(payload))
+        .property(
+            "max_attempts",
+            nullable(integer(
+                1,
+                limits.max_max_attempts,
+                &format!(
+                    "Claims allowed before a retryable error becomes final (default {}).",
+                    limits.default_max_attempts
+                ),
+            )),
+        )
+        .property(
+            "timeout_seconds",
+            nullable(integer(
+                1,
+                limits.max_timeout_seconds,
+                &format!(
+                    "Longest a single attempt may run (default {}).",
+                    limits.default_timeout_seconds
+                ),
+            )),
+        )
+        .required("type")
+        .required("payload")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+}
+
+/// The submission of one job type: its `type`, its payload, the options.
+fn variant(job_type: &str, payload: &str, limits: &SubmissionLimits) -> RefOr<Schema> {
+    let fields = job_fields(job_type, payload, limits)
         .property(
             "idempotency_key",
             nullable(
@@ -354,17 +386,6 @@ fn variant(job_type: &str, payload: &str, limits: &SubmissionLimits) -> RefOr<Sc
             ),
         )
         .property(
-            "max_attempts",
-            nullable(integer(
-                1,
-                limits.max_max_attempts,
-                &format!(
-                    "Claims allowed before a retryable error becomes final (default {}).",
-                    limits.default_max_attempts
-                ),
-            )),
-        )
-        .property(
             "run_at",
             nullable(
                 ObjectBuilder::new()
@@ -385,21 +406,7 @@ fn variant(job_type: &str, payload: &str, limits: &SubmissionLimits) -> RefOr<Sc
                 limits.max_delay_seconds,
                 "Seconds from now before the job may run; exclusive with `run_at`.",
             )),
-        )
-        .property(
-            "timeout_seconds",
-            nullable(integer(
-                1,
-                limits.max_timeout_seconds,
-                &format!(
-                    "Longest a single attempt may run (default {}).",
-                    limits.default_timeout_seconds
-                ),
-            )),
-        )
-        .required("type")
-        .required("payload")
-        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        );
     // Not both `run_at` and `delay_seconds`: at least one is absent or null.
     let one_start = AnyOfBuilder::new()
         .item(ObjectBuilder::new().property("run_at", ObjectBuilder::new().schema_type(Type::Null)))
