@@ -240,6 +240,21 @@ const MAX_PAGE_SIZE: u32 = 100;
 /// The `type` column's bound, in characters as its `length()` check counts.
 const MAX_TYPE_CHARS: usize = 100;
 
+/// The field error of a `type` filter that no job could have: 1 to 100
+/// characters (as the column's `length()` counts them), no control characters.
+pub(crate) fn type_filter_error(job_type: Option<&str>) -> Option<FieldError> {
+    let job_type = job_type?;
+    let fits = !job_type.is_empty()
+        && job_type.chars().count() <= MAX_TYPE_CHARS
+        && !job_type.chars().any(char::is_control);
+    (!fits).then(|| {
+        FieldError::new(
+            "type",
+            format!("must be 1 to {MAX_TYPE_CHARS} characters with no control characters"),
+        )
+    })
+}
+
 /// A page size: digits only (`u32`'s parser would take `+5`), from 1 to the maximum.
 fn page_size(raw: &str) -> Option<u32> {
     if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
@@ -323,16 +338,7 @@ async fn list_jobs(
             None
         }
     };
-    if let Some(job_type) = &query.job_type
-        && (job_type.is_empty()
-            || job_type.chars().count() > MAX_TYPE_CHARS
-            || job_type.chars().any(char::is_control))
-    {
-        errors.push(FieldError::new(
-            "type",
-            format!("must be 1 to {MAX_TYPE_CHARS} characters with no control characters"),
-        ));
-    }
+    errors.extend(type_filter_error(query.job_type.as_deref()));
     let failure_reason = match query.failure_reason.as_deref().map(str::parse) {
         Some(Err(message)) => {
             errors.push(FieldError::new("failure_reason", message));

@@ -4,6 +4,7 @@
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonBody, Tenant, field_of};
 use crate::page_token;
+use crate::routes::jobs::type_filter_error;
 use crate::state::AppState;
 use crate::submission::{prepare, require_callback_secret};
 use axum::Json;
@@ -199,16 +200,7 @@ async fn retry_failed(
             format!("must be from 1 to {MAX_RETRY_JOBS}"),
         ));
     }
-    if let Some(job_type) = &filter.job_type
-        && (job_type.is_empty()
-            || job_type.chars().count() > 100
-            || job_type.chars().any(char::is_control))
-    {
-        errors.push(FieldError::new(
-            "type",
-            "must be 1 to 100 characters with no control characters",
-        ));
-    }
+    errors.extend(type_filter_error(filter.job_type.as_deref()));
     let after = match filter.page_token.as_deref().map(page_token::decode) {
         Some(None) => {
             errors.push(FieldError::new(
