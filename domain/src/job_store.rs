@@ -620,33 +620,32 @@ impl JobStore {
         }
         let mut answers = Vec::with_capacity(items.len());
         for item in items {
-            let answer = match item {
-                Item::Replay(job) => Submitted {
-                    job: *job,
-                    created: false,
+            let (index, first) = match item {
+                Item::Replay(job) => {
+                    answers.push(Submitted {
+                        job: *job,
+                        created: false,
+                    });
+                    continue;
+                }
+                Item::Stored(index) => (index, true),
+                Item::SameAs(index) => (index, false),
+            };
+            let (id, new) = &fresh[index];
+            let answer = match stored.get(id) {
+                Some(job) => Submitted {
+                    job: job.clone(),
+                    created: first,
                 },
-                Item::SameAs(index) | Item::Stored(index) => {
-                    let (id, new) = &fresh[index];
-                    match stored.get(id) {
-                        Some(job) if matches!(item, Item::Stored(_)) => Submitted {
-                            job: job.clone(),
-                            created: true,
-                        },
-                        Some(job) => Submitted {
-                            job: job.clone(),
-                            created: false,
-                        },
-                        None => {
-                            let idem = new
-                                .idempotency
-                                .as_ref()
-                                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-                            let (job, hash) = known
-                                .get(&idem.key)
-                                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-                            replay_or_conflict(job.clone(), hash, idem)?
-                        }
-                    }
+                None => {
+                    let idem = new
+                        .idempotency
+                        .as_ref()
+                        .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+                    let (job, hash) = known
+                        .get(&idem.key)
+                        .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+                    replay_or_conflict(job.clone(), hash, idem)?
                 }
             };
             answers.push(answer);
