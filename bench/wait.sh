@@ -11,64 +11,33 @@
 #   JOBS=500 CONCURRENCY=50 bench/wait.sh
 #   JOBS_BIN=path/to/jobs bench/wait.sh   # an already built binary
 #
-# Needs curl, jq, psql and a PostgreSQL server that DATABASE_URL's host can
-# create databases on.
+# Needs curl, jq, psql and pgbench (bench/common.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+source bench/common.sh
 
 jobs=${JOBS:-200}
 concurrency=${CONCURRENCY:-10}
 sleep_ms=${SLEEP_MS:-300}
-server=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-server=${server%/*}
-bench_db="$server/jobs_bench_wait"
 api_port=${API_PORT:-18190}
 worker_port=${WORKER_PORT:-18191}
 emulator_port=${EMULATOR_PORT:-18195}
-if [ -z "${JOBS_BIN:-}" ]; then
-  # The image's one binary: a single (fat-LTO) link instead of four.
-  cargo build --release -p jobs
-  JOBS_BIN=${CARGO_TARGET_DIR:-target}/release/jobs
-fi
+db=jobs_bench_wait
 
-work=$(mktemp -d /tmp/jobs-bench-wait.XXXXXX)
-children=()
-# shellcheck disable=SC2329 # invoked by the EXIT trap
-cleanup() {
-  [ ${#children[@]} -gt 0 ] && kill "${children[@]}" 2>/dev/null || true
-  wait 2>/dev/null || true
-  psql "$server/postgres" -qc 'drop database if exists jobs_bench_wait' >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-ready() {
-  for _ in $(seq 1 200); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "bench/wait.sh: $1 did not answer; logs in $work" >&2
-  trap - EXIT
-  exit 1
-}
-
-PGOPTIONS='-c client_min_messages=warning' psql "$server/postgres" -qc 'drop database if exists jobs_bench_wait' >/dev/null
-DATABASE_URL=$bench_db "$JOBS_BIN" migrate >/dev/null
-export DATABASE_URL=$bench_db GOOGLE_CLOUD_PROJECT=local-project RUST_LOG=warn
+fresh_database "$db"
+export DATABASE_URL=$server/$db GOOGLE_CLOUD_PROJECT=local-project RUST_LOG=warn
 export PUBSUB_EMULATOR_HOST=127.0.0.1:$emulator_port
 JOBS_API_KEY=$("$JOBS_BIN" api create-key --tenant bench)
 worker_url="http://127.0.0.1:$worker_port"
 api="http://127.0.0.1:$api_port"
 
-"$JOBS_BIN" pubsub-emulator --host 127.0.0.1 --port "$emulator_port" --project local-project \
-  --subscription "jobs-worker=jobs@$worker_url/pubsub/push,ack-deadline=600" >"$work/emulator.log" 2>&1 &
-children+=($!)
+start emulator "$JOBS_BIN" pubsub-emulator --host 127.0.0.1 --port "$emulator_port" --project local-project \
+  --subscription "jobs-worker=jobs@$worker_url/pubsub/push,ack-deadline=600"
 ready "http://$PUBSUB_EMULATOR_HOST/stats"
-HOST=127.0.0.1 PORT=$worker_port "$JOBS_BIN" worker >"$work/worker.log" 2>&1 &
-children+=($!)
+HOST=127.0.0.1 PORT=$worker_port start worker "$JOBS_BIN" worker
 ready "$worker_url/readyz"
-HOST=127.0.0.1 PORT=$api_port "$JOBS_BIN" api >"$work/api.log" 2>&1 &
-children+=($!)
+HOST=127.0.0.1 PORT=$api_port start api "$JOBS_BIN" api
 ready "$api/readyz"
 
 # one I: submits a sleep job, waits for it, and writes "<status> <latency ms>" to $work/I.

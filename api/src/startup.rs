@@ -45,6 +45,10 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
         let publisher = publisher.clone();
         Arc::new(move |message, version| publisher.hand_off_message(message, version))
     });
+    let jobs = match settings.server.group_commit.group_commit() {
+        Some(grouping) => jobs.group_commit(grouping),
+        None => jobs,
+    };
     let callback_secrets = CallbackSecrets::new(pool.clone());
     let api_keys = ApiKeys::new(pool.clone(), settings.requests.api_key_cache);
     let waiters = JobWaiters::new(metrics.clone());

@@ -22,6 +22,7 @@ use crate::state_machine::{
     Cause, DeadLetter, Deferral, DeferralPolicy, ErrorUpdate, Outcome, RequeuePolicy, Transition,
 };
 use crate::store_error::StoreError;
+use crate::group_commit::{Batcher, GroupCommit};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use std::sync::Arc;
@@ -46,15 +47,17 @@ macro_rules! decision_columns {
     };
 }
 
-/// A claim's first CTE: the job, locked, with its time checks made by the
-/// database clock (`$1` the job's id).
+/// A claim's first CTE: the jobs (`$1` their ids, `$2` each one's lease in
+/// seconds), locked in id order (so concurrent batches cannot deadlock on
+/// each other), with their time checks made by the database clock.
 macro_rules! claim_found {
     () => {
         "with found as (
-            select *, run_at <= now() as due,
+            select jobs.*, input.lease, run_at <= now() as due,
                    coalesce(lease_expires_at <= now(), false) as lease_expired
-            from jobs where id = $1
-            for update
+            from jobs join unnest($1::uuid[], $2::float8[]) as input (id, lease) on jobs.id = input.id
+            order by jobs.id
+            for update of jobs
         ), "
     };
 }
@@ -71,13 +74,13 @@ macro_rules! claim_rule {
     };
 }
 
-/// What a claim writes (`$2` the lease in seconds).
+/// What a claim writes.
 macro_rules! claim_set {
     () => {
         "update jobs set
             status = 'processing',
             attempts = jobs.attempts + 1,
-            lease_expires_at = now() + make_interval(secs => $2),
+            lease_expires_at = now() + make_interval(secs => found.lease),
             started_at = coalesce(jobs.started_at, now()),
             published_at = coalesce(jobs.published_at, now()),
             dead_letters = 0,
@@ -112,7 +115,7 @@ macro_rules! claim_answer {
             decision_columns!(),
             ", ",
             job_columns!(),
-            " from found where not exists (select from claimed)"
+            " from found where not exists (select from claimed where claimed.id = found.id)"
         )
     };
 }
@@ -239,6 +242,46 @@ pub type OnCreated = Arc<dyn Fn(&JobMessage, DateTime<Utc>) + Send + Sync>;
 pub struct JobStore {
     pool: PgPool,
     on_created: Option<OnCreated>,
+    grouped: Option<Grouped>,
+}
+
+/// The batchers of a store with group commit: submits, claims and the
+/// writes of outcomes, each coalesced into one statement per batch.
+#[derive(Clone)]
+struct Grouped {
+    inserts: Batcher<(TenantId, NewJob), Result<Submitted, StoreError>>,
+    claims: Batcher<(JobId, Duration), Result<Option<(bool, Read)>, StoreError>>,
+    writes: Batcher<Change, Result<Option<Job>, StoreError>>,
+}
+
+/// One decided transition to write: the job's id, the tenant it must belong
+/// to (`None`: any), and the `updated_at` it must still have (`None`: any).
+#[derive(Clone)]
+struct Change {
+    id: JobId,
+    tenant: Option<TenantId>,
+    transition: Transition,
+    version: Option<DateTime<Utc>>,
+}
+
+/// The answers of a batch whose statement could not reach the database:
+/// each call fails as unavailable at once (written alone, each would only
+/// wait for the database again, holding its batch's slot meanwhile).
+fn unavailable_for_all<T>(calls: usize, err: &sqlx::Error) -> Vec<Result<T, StoreError>> {
+    let message = err.to_string();
+    (0..calls)
+        .map(|_| {
+            Err(StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(
+                message.clone(),
+            ))))
+        })
+        .collect()
+}
+
+/// The answer of a grouped call whose batching task is gone: the runtime is
+/// shutting down, so the store is as unavailable as a closed pool.
+fn batcher_gone() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolClosed)
 }
 
 impl std::fmt::Debug for JobStore {
@@ -246,6 +289,7 @@ impl std::fmt::Debug for JobStore {
         f.debug_struct("JobStore")
             .field("pool", &self.pool)
             .field("on_created", &self.on_created.is_some())
+            .field("group_commit", &self.grouped.is_some())
             .finish()
     }
 }
@@ -442,6 +486,39 @@ impl JobStore {
         JobStore {
             pool,
             on_created: None,
+            grouped: None,
+        }
+    }
+
+    /// The same store, coalescing concurrent submits, concurrent deliveries'
+    /// claims and concurrent outcomes into one statement per batch (see [`crate::group_commit`]). Starts the batching tasks on the
+    /// current Tokio runtime; call it after [`JobStore::on_created`].
+    pub fn group_commit(self, config: GroupCommit) -> Self {
+        let alone = JobStore {
+            grouped: None,
+            ..self.clone()
+        };
+        let store = alone.clone();
+        let inserts = Batcher::start(config, move |calls| {
+            let store = store.clone();
+            async move { store.insert_grouped(calls).await }
+        });
+        let store = alone.clone();
+        let claims = Batcher::start(config, move |calls| {
+            let store = store.clone();
+            async move { store.claim_grouped(calls).await }
+        });
+        let writes = Batcher::start(config, move |changes| {
+            let store = alone.clone();
+            async move { store.write_grouped(changes).await }
+        });
+        JobStore {
+            grouped: Some(Grouped {
+                inserts,
+                claims,
+                writes,
+            }),
+            ..self
         }
     }
 
@@ -461,14 +538,64 @@ impl JobStore {
     /// Stores a pending job and its `submitted` event in one statement. Under
     /// a replayed idempotency key, returns the original job instead, or
     /// [`StoreError::IdempotencyConflict`] if the request differs.
+    ///
+    /// With group commit, concurrent submits are stored by one statement per
+    /// batch, each answered once its row is committed.
     pub async fn insert(&self, tenant: TenantId, new: NewJob) -> Result<Submitted, StoreError> {
-        let inserted = bind_new_job(sqlx::query_as(insert_job!("")), JobId::new(), tenant, &new)
+        match &self.grouped {
+            Some(grouped) => grouped
+                .inserts
+                .call((tenant, new))
+                .await
+                .unwrap_or_else(|| Err(batcher_gone())),
+            None => self.insert_one(tenant, &new).await,
+        }
+    }
+
+    /// [`JobStore::insert`] by a statement of its own.
+    async fn insert_one(&self, tenant: TenantId, new: &NewJob) -> Result<Submitted, StoreError> {
+        let inserted = bind_new_job(sqlx::query_as(insert_job!("")), JobId::new(), tenant, new)
             .fetch_optional(&self.pool)
             .await?;
         match inserted {
             Some(job) => Ok(Submitted { job, created: true }),
-            None => self.replayed(tenant, &new).await,
+            None => self.replayed(tenant, new).await,
         }
+    }
+
+    /// A batch of submits, of any tenants, by one multi-row insert; each is
+    /// answered as if submitted alone, in the batch's order. A row skipped
+    /// for its idempotency key (stored before, or by an earlier submit of the
+    /// batch) is a replay or a conflict, read afterwards. When the statement
+    /// fails, each submit is written alone, so a bad row fails only itself.
+    async fn insert_grouped(
+        &self,
+        calls: Vec<(TenantId, NewJob)>,
+    ) -> Vec<Result<Submitted, StoreError>> {
+        let rows: Vec<(JobId, TenantId, &NewJob)> = calls
+            .iter()
+            .map(|(tenant, new)| (JobId::new(), *tenant, new))
+            .collect();
+        let mut answers = Vec::with_capacity(rows.len());
+        match self.insert_rows(&rows).await {
+            Ok(stored) => {
+                let mut stored: std::collections::HashMap<JobId, Job> =
+                    stored.into_iter().map(|job| (job.id, job)).collect();
+                for (id, tenant, new) in &rows {
+                    answers.push(match stored.remove(id) {
+                        Some(job) => Ok(Submitted { job, created: true }),
+                        None => self.replayed(*tenant, new).await,
+                    });
+                }
+            }
+            Err(StoreError::Unavailable(err)) => return unavailable_for_all(rows.len(), &err),
+            Err(_) => {
+                for (_, tenant, new) in &rows {
+                    answers.push(self.insert_one(*tenant, new).await);
+                }
+            }
+        }
+        answers
     }
 
     /// Stores a job of a rate-limited type if `limit` admits it for `key`
@@ -572,13 +699,13 @@ impl JobStore {
             SameAs(usize),
         }
         let mut items = Vec::with_capacity(jobs.len());
-        let mut fresh: Vec<(JobId, &NewJob)> = Vec::with_capacity(jobs.len());
+        let mut fresh: Vec<(JobId, TenantId, &NewJob)> = Vec::with_capacity(jobs.len());
         let mut first_with_key: HashMap<&str, (usize, &[u8])> = HashMap::new();
         let mut conflicts = Vec::new();
         for (index, job) in jobs.iter().enumerate() {
             let Some(idem) = &job.idempotency else {
                 items.push(Item::Stored(fresh.len()));
-                fresh.push((JobId::new(), job));
+                fresh.push((JobId::new(), tenant, job));
                 continue;
             };
             if let Some((stored, hash)) = known.get(&idem.key) {
@@ -596,7 +723,7 @@ impl JobStore {
                 None => {
                     first_with_key.insert(&idem.key, (fresh.len(), &idem.request_hash));
                     items.push(Item::Stored(fresh.len()));
-                    fresh.push((JobId::new(), job));
+                    fresh.push((JobId::new(), tenant, job));
                 }
             }
         }
@@ -604,7 +731,7 @@ impl JobStore {
             return Err(StoreError::BatchConflicts(conflicts));
         }
         let stored: HashMap<JobId, Job> = self
-            .insert_rows(tenant, &fresh)
+            .insert_rows(&fresh)
             .await?
             .into_iter()
             .map(|job| (job.id, job))
@@ -612,8 +739,8 @@ impl JobStore {
         // A key stored by a concurrent submit after the read: answer with that job.
         let raced: Vec<&str> = fresh
             .iter()
-            .filter(|(id, _)| !stored.contains_key(id))
-            .filter_map(|(_, job)| job.idempotency.as_ref().map(|idem| idem.key.as_str()))
+            .filter(|(id, _, _)| !stored.contains_key(id))
+            .filter_map(|(_, _, job)| job.idempotency.as_ref().map(|idem| idem.key.as_str()))
             .collect();
         if !raced.is_empty() {
             known = find_by_keys(&self.pool, tenant, &raced).await?;
@@ -631,7 +758,7 @@ impl JobStore {
                 Item::Stored(index) => (index, true),
                 Item::SameAs(index) => (index, false),
             };
-            let (id, new) = &fresh[index];
+            let (id, _, new) = &fresh[index];
             let answer = match stored.get(id) {
                 Some(job) => Submitted {
                     job: job.clone(),
@@ -653,17 +780,18 @@ impl JobStore {
         Ok(answers)
     }
 
-    /// The multi-row insert of [`JobStore::insert_many`]: the jobs that were
-    /// stored (a key taken meanwhile skips its row).
+    /// The multi-row insert of [`JobStore::insert_many`] and of grouped
+    /// submits: the jobs that were stored (a row whose key is already taken,
+    /// or taken by an earlier row, is skipped).
     async fn insert_rows(
         &self,
-        tenant: TenantId,
-        rows: &[(JobId, &NewJob)],
+        rows: &[(JobId, TenantId, &NewJob)],
     ) -> Result<Vec<Job>, StoreError> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
         let mut ids = Vec::with_capacity(rows.len());
+        let mut tenants = Vec::with_capacity(rows.len());
         let mut types = Vec::with_capacity(rows.len());
         let mut payloads = Vec::with_capacity(rows.len());
         let mut max_attempts = Vec::with_capacity(rows.len());
@@ -673,8 +801,9 @@ impl JobStore {
         let mut hashes = Vec::with_capacity(rows.len());
         let mut callbacks = Vec::with_capacity(rows.len());
         let mut concurrency_keys = Vec::with_capacity(rows.len());
-        for (id, job) in rows {
+        for (id, tenant, job) in rows {
             ids.push(id.0);
+            tenants.push(tenant.0);
             types.push(job.job_type.as_str());
             payloads.push(&job.payload);
             max_attempts.push(job.max_attempts);
@@ -694,14 +823,15 @@ impl JobStore {
                 insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
                                   timeout_seconds, run_at, idempotency_key, request_hash, callback_url,
                                   concurrency_key)
-                select id, $1, type, 'pending', payload, 0, max_attempts, timeout_seconds,
+                select id, tenant_id, type, 'pending', payload, 0, max_attempts, timeout_seconds,
                        coalesce(run_at, now()), idempotency_key, request_hash, callback_url,
                        concurrency_key
-                from unnest($2::uuid[], $3::text[], $4::jsonb[], $5::int4[], $6::int4[],
-                            $7::timestamptz[], $8::text[], $9::bytea[], $10::text[], $11::text[])
-                     with ordinality as input (id, type, payload, max_attempts, timeout_seconds,
-                                               run_at, idempotency_key, request_hash, callback_url,
-                                               concurrency_key, n)
+                from unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::int4[],
+                            $6::int4[], $7::timestamptz[], $8::text[], $9::bytea[], $10::text[],
+                            $11::text[])
+                     with ordinality as input (tenant_id, id, type, payload, max_attempts,
+                                               timeout_seconds, run_at, idempotency_key,
+                                               request_hash, callback_url, concurrency_key, n)
                 order by n
                 on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
                 returning *
@@ -713,7 +843,7 @@ impl JobStore {
             job_columns!(),
             " from inserted"
         ))
-        .bind(tenant)
+        .bind(&tenants)
         .bind(&ids)
         .bind(&types)
         .bind(&payloads)
@@ -1032,14 +1162,67 @@ impl JobStore {
         Err(StoreError::Contended)
     }
 
-    /// The claim statement: whether this delivery won, and the job as it now
-    /// is. It claims only jobs without a concurrency key.
+    /// The claim statement for one delivery: whether it won, and the job as
+    /// it now is. It claims only jobs without a concurrency key. With group
+    /// commit, concurrent deliveries' claims share one statement.
     async fn claim_once(
         &self,
         id: JobId,
         lease: Duration,
     ) -> Result<Option<(bool, Read)>, StoreError> {
-        let row = sqlx::query(concat!(
+        match &self.grouped {
+            Some(grouped) => grouped
+                .claims
+                .call((id, lease))
+                .await
+                .unwrap_or_else(|| Err(batcher_gone())),
+            None => Ok(self.claim_rows(&[(id, lease)]).await?.remove(&id)),
+        }
+    }
+
+    /// A batch of deliveries' claims, by one statement; each is answered as
+    /// if it claimed alone. A job named twice is claimed for the first and
+    /// looked at again for the others (which then find its lease held).
+    /// When the statement fails, each claim runs alone.
+    async fn claim_grouped(
+        &self,
+        calls: Vec<(JobId, Duration)>,
+    ) -> Vec<Result<Option<(bool, Read)>, StoreError>> {
+        let mut first = std::collections::HashSet::with_capacity(calls.len());
+        let unique: Vec<(JobId, Duration)> = calls
+            .iter()
+            .filter(|(id, _)| first.insert(*id))
+            .copied()
+            .collect();
+        let mut found = match self.claim_rows(&unique).await {
+            Ok(found) => Some(found),
+            Err(StoreError::Unavailable(err)) => return unavailable_for_all(calls.len(), &err),
+            Err(_) => None,
+        };
+        let mut answers = Vec::with_capacity(calls.len());
+        let mut answered = std::collections::HashSet::with_capacity(calls.len());
+        for (id, lease) in calls {
+            let answer = match &mut found {
+                Some(found) if answered.insert(id) => Ok(found.remove(&id)),
+                _ => self
+                    .claim_rows(&[(id, lease)])
+                    .await
+                    .map(|mut found| found.remove(&id)),
+            };
+            answers.push(answer);
+        }
+        answers
+    }
+
+    /// The claim statement: for each job, whether this claim won, and the
+    /// job as it now is; a job that does not exist is absent.
+    async fn claim_rows(
+        &self,
+        calls: &[(JobId, Duration)],
+    ) -> Result<std::collections::HashMap<JobId, (bool, Read)>, StoreError> {
+        let ids: Vec<uuid::Uuid> = calls.iter().map(|(id, _)| id.0).collect();
+        let leases: Vec<f64> = calls.iter().map(|(_, lease)| lease.as_secs_f64()).collect();
+        let rows = sqlx::query(concat!(
             claim_found!(),
             "claimed as (
                 ",
@@ -1055,15 +1238,18 @@ impl JobStore {
             ), ",
             claim_answer!("null")
         ))
-        .bind(id)
-        .bind(lease.as_secs_f64())
-        .fetch_optional(&self.pool)
+        .bind(&ids)
+        .bind(&leases)
+        .fetch_all(&self.pool)
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
         use sqlx::Row;
-        Ok(Some((row.try_get("won")?, Read::from_row(&row)?)))
+        rows.iter()
+            .map(|row| {
+                let read = Read::from_row(row)?;
+                Ok((read.job.id, (row.try_get("won")?, read)))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// The claim of a job with a concurrency key: in one transaction, the
@@ -1120,8 +1306,8 @@ impl JobStore {
             ), ",
             claim_answer!("(select max_running from slots)")
         ))
-        .bind(id)
-        .bind(lease.as_secs_f64())
+        .bind([id.0])
+        .bind([lease.as_secs_f64()])
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -1138,7 +1324,7 @@ impl JobStore {
     pub async fn record(&self, job: &Job, outcome: Outcome) -> Result<Recorded, StoreError> {
         // A claimed job has made progress, so its dead-letter count is zero.
         let transition = Transition::decide(job, 0, Cause::Outcome(outcome))?;
-        let Some(saved) = self.write(None, job, &transition, None).await? else {
+        let Some(saved) = self.write_outcome(job, &transition).await? else {
             return Ok(Recorded::Stale);
         };
         // A cancel requested before the write, of an attempt that failed and
@@ -1210,8 +1396,13 @@ impl JobStore {
         let ids: Vec<uuid::Uuid> = published.iter().map(|(id, _)| id.0).collect();
         let versions: Vec<DateTime<Utc>> = published.iter().map(|(_, at)| *at).collect();
         sqlx::query(
-            "update jobs set published_at = now()
+            // Locked in id order first, as claims lock, so the two cannot deadlock.
+            "with locked as (
+                select id from jobs where id = any($1) order by id for update
+             )
+             update jobs set published_at = now()
              from unnest($1::uuid[], $2::timestamptz[]) as published (id, version)
+                  join locked on locked.id = published.id
              where jobs.id = published.id and jobs.updated_at = published.version",
         )
         .bind(&ids)
@@ -1286,7 +1477,7 @@ impl JobStore {
         Err(StoreError::Contended)
     }
 
-    /// Applies a decided transition and appends its history entry (unless
+    /// Writes a decided transition of `job` (and its history entry, unless
     /// the transition is not `recorded`), in one statement guarded by the
     /// state it was decided on, and by the job's `updated_at` when `version`
     /// is given. `None`: the job is no longer in that state, so nothing was
@@ -1298,143 +1489,148 @@ impl JobStore {
         transition: &Transition,
         version: Option<DateTime<Utc>>,
     ) -> Result<Option<Job>, StoreError> {
-        use sqlx::{FromRow, Row};
-        // A job that ends with a callback_url enqueues its callback in the same statement.
-        let callback = JobId::new();
-        let row = sqlx::query(concat!(
-            "with updated as (
-                update jobs set
-                    status = $5, attempts = $6, max_attempts = $7,
-                    result = coalesce($8, result),
-                    error = case when $15 then null else coalesce($9, error) end,
-                    failure_reason = $16,
-                    run_at = coalesce(now() + make_interval(secs => $17), run_at),
-                    dead_letters = $18,
-                    deferrals = coalesce($19, deferrals),
-                    deferred_event_at = case when $20 and $13 = 'deferred' then now()
-                                             else deferred_event_at end,
-                    lease_expires_at = case when $5 = 'processing' then lease_expires_at end,
-                    cancel_requested_at = case $13 when 'cancel_requested' then now()
-                                                   when 'retried' then null
-                                                   else cancel_requested_at end,
-                    finished_at = case when $10 then now() end,
-                    published_at = case when $11 then null else published_at end,
-                    updated_at = now()
-                where id = $1 and ($2::uuid is null or tenant_id = $2)
-                  and status = $3 and attempts = $4 and max_attempts = $12
-                  and ($21::timestamptz is null or updated_at = $21)
-                returning *
-            ), recorded as (
-                insert into job_events (job_id, from_status, to_status, event, attempt, detail)
-                select id, $3, status, $13, attempts, $14 from updated where $20
-            ), callback as (
-                insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
-                                  timeout_seconds, run_at)
-                select $22, tenant_id, $23, 'pending',
-                       jsonb_build_object('url', callback_url, 'job_id', id), 0, $24, $25, now()
-                from updated where $10 and callback_url is not null
-                returning id
-            ), callback_recorded as (
-                insert into job_events (job_id, from_status, to_status, event, attempt)
-                select id, null, 'pending', 'submitted', 0 from callback
-            )
-            select ",
-            job_columns!(),
-            ", (select id from callback) as callback_id from updated"
-        ))
-        .bind(job.id)
-        .bind(tenant)
-        .bind(transition.from.status)
-        .bind(transition.from.attempts)
-        .bind(transition.to.status)
-        .bind(transition.to.attempts)
-        .bind(transition.to.max_attempts)
-        .bind(&transition.result)
-        .bind(match &transition.error {
-            ErrorUpdate::Set(error) => Some(error.as_str()),
-            ErrorUpdate::Keep | ErrorUpdate::Clear => None,
-        })
-        .bind(transition.finishes())
-        .bind(transition.republish)
-        .bind(transition.from.max_attempts)
-        .bind(transition.event.as_str())
-        .bind(&transition.detail)
-        .bind(transition.error == ErrorUpdate::Clear)
-        .bind(transition.failure_reason)
-        .bind(transition.run_in.map(|delay| delay.as_secs_f64()))
-        .bind(transition.dead_letters)
-        .bind(transition.deferrals)
-        .bind(transition.recorded)
-        .bind(version)
-        .bind(callback)
-        .bind(CALLBACK_JOB_TYPE)
-        .bind(CALLBACK_MAX_ATTEMPTS)
-        .bind(CALLBACK_TIMEOUT_SECONDS)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
+        let change = Change {
+            id: job.id,
+            tenant,
+            transition: transition.clone(),
+            version,
         };
-        let saved = Job::from_row(&row)?;
-        let created: Option<JobId> = row.try_get("callback_id")?;
-        if let (Some(job_id), Some(on_created)) = (created, &self.on_created) {
-            let message = JobMessage {
-                job_id,
-                job_type: CALLBACK_JOB_TYPE.to_owned(),
+        Ok(self.write_rows(&[change]).await?.remove(&job.id))
+    }
+
+    /// [`JobStore::write`] of a handler's outcome, the hot write: with group
+    /// commit, concurrent outcomes share one statement. (The rare changes, a
+    /// dead-letter, a client's cancel or retry, are written alone: they gain
+    /// nothing from waiting for a batch.)
+    async fn write_outcome(
+        &self,
+        job: &Job,
+        transition: &Transition,
+    ) -> Result<Option<Job>, StoreError> {
+        let Some(grouped) = &self.grouped else {
+            return self.write(None, job, transition, None).await;
+        };
+        let change = Change {
+            id: job.id,
+            tenant: None,
+            transition: transition.clone(),
+            version: None,
+        };
+        grouped
+            .writes
+            .call(change)
+            .await
+            .unwrap_or_else(|| Err(batcher_gone()))
+    }
+
+    /// A batch of writes, by one statement; each is answered as if written
+    /// alone. A job named twice is written for the first and alone, after,
+    /// for the others (whose guard then decides). When the statement fails,
+    /// each write runs alone.
+    async fn write_grouped(&self, changes: Vec<Change>) -> Vec<Result<Option<Job>, StoreError>> {
+        let mut first = std::collections::HashSet::with_capacity(changes.len());
+        let unique: Vec<Change> = changes
+            .iter()
+            .filter(|change| first.insert(change.id))
+            .cloned()
+            .collect();
+        let mut written = match self.write_rows(&unique).await {
+            Ok(written) => Some(written),
+            Err(StoreError::Unavailable(err)) => return unavailable_for_all(changes.len(), &err),
+            Err(_) => None,
+        };
+        let mut answered = std::collections::HashSet::with_capacity(changes.len());
+        let mut answers = Vec::with_capacity(changes.len());
+        for change in changes {
+            let answer = match &mut written {
+                Some(written) if answered.insert(change.id) => Ok(written.remove(&change.id)),
+                _ => {
+                    let id = change.id;
+                    self.write_rows(&[change])
+                        .await
+                        .map(|mut rows| rows.remove(&id))
+                }
             };
-            // Created by the same statement, so at the same `now()`.
-            on_created(&message, saved.updated_at);
+            answers.push(answer);
         }
-        Ok(Some(saved))
+        answers
     }
 
     /// Applies many decided transitions of one tenant's jobs, with their
     /// history entries, in one statement; each row is guarded by the state
     /// its transition was decided on, as in [`JobStore::write`]. Returns the
-    /// jobs that changed.
+    /// jobs that changed, in id order.
     async fn write_many(
         &self,
         tenant: TenantId,
         changes: &[(Job, Transition)],
     ) -> Result<Vec<Job>, StoreError> {
+        let changes: Vec<Change> = changes
+            .iter()
+            .map(|(job, transition)| Change {
+                id: job.id,
+                tenant: Some(tenant),
+                transition: transition.clone(),
+                version: None,
+            })
+            .collect();
+        let mut saved: Vec<Job> = self.write_rows(&changes).await?.into_values().collect();
+        saved.sort_by_key(|job| job.id.0);
+        Ok(saved)
+    }
+
+    /// The write statement of every state change but a claim: each change's
+    /// row updated under its guard, its history entry appended, and, for a
+    /// job that ends with a `callback_url`, its callback job enqueued (told
+    /// to `on_created` once committed). Returns the jobs that changed, by id.
+    ///
+    /// The rows are locked in id order first, as a claim locks them, so a
+    /// batch of changes and a batch of claims sharing jobs wait for each
+    /// other instead of deadlocking (which PostgreSQL would only break after
+    /// `deadlock_timeout`, a second).
+    async fn write_rows(
+        &self,
+        changes: &[Change],
+    ) -> Result<std::collections::HashMap<JobId, Job>, StoreError> {
+        use sqlx::{FromRow, Row};
         if changes.is_empty() {
-            return Ok(Vec::new());
+            return Ok(std::collections::HashMap::new());
         }
-        let column = |f: &dyn Fn(&Job, &Transition) -> Option<String>| -> Vec<Option<String>> {
-            changes.iter().map(|(job, t)| f(job, t)).collect()
+        let text = |f: &dyn Fn(&Transition) -> Option<&str>| -> Vec<Option<&str>> {
+            changes.iter().map(|c| f(&c.transition)).collect()
         };
-        let ids: Vec<uuid::Uuid> = changes.iter().map(|(job, _)| job.id.0).collect();
-        let from_status = column(&|_, t| Some(t.from.status.as_str().to_owned()));
-        let to_status = column(&|_, t| Some(t.to.status.as_str().to_owned()));
         let ints = |f: &dyn Fn(&Transition) -> i32| -> Vec<i32> {
-            changes.iter().map(|(_, t)| f(t)).collect()
+            changes.iter().map(|c| f(&c.transition)).collect()
         };
         let flags = |f: &dyn Fn(&Transition) -> bool| -> Vec<bool> {
-            changes.iter().map(|(_, t)| f(t)).collect()
+            changes.iter().map(|c| f(&c.transition)).collect()
         };
+        let ids: Vec<uuid::Uuid> = changes.iter().map(|c| c.id.0).collect();
+        let tenants: Vec<Option<uuid::Uuid>> =
+            changes.iter().map(|c| c.tenant.map(|t| t.0)).collect();
+        let versions: Vec<Option<DateTime<Utc>>> = changes.iter().map(|c| c.version).collect();
+        // A job that ends with a callback_url enqueues its callback under this id.
+        let callbacks: Vec<uuid::Uuid> = changes.iter().map(|_| JobId::new().0).collect();
         let results: Vec<Option<&serde_json::Value>> =
-            changes.iter().map(|(_, t)| t.result.as_ref()).collect();
-        let errors = column(&|_, t| match &t.error {
-            ErrorUpdate::Set(error) => Some(error.clone()),
-            ErrorUpdate::Keep | ErrorUpdate::Clear => None,
-        });
-        let events = column(&|_, t| Some(t.event.as_str().to_owned()));
-        let details = column(&|_, t| t.detail.clone());
-        let reasons = column(&|_, t| t.failure_reason.map(|reason| reason.as_str().to_owned()));
+            changes.iter().map(|c| c.transition.result.as_ref()).collect();
         let run_in: Vec<Option<f64>> = changes
             .iter()
-            .map(|(_, t)| t.run_in.map(|delay| delay.as_secs_f64()))
+            .map(|c| c.transition.run_in.map(|delay| delay.as_secs_f64()))
             .collect();
-        let deferrals: Vec<Option<i32>> = changes.iter().map(|(_, t)| t.deferrals).collect();
-        let saved = sqlx::query_as::<_, Job>(concat!(
+        let deferrals: Vec<Option<i32>> = changes.iter().map(|c| c.transition.deferrals).collect();
+        let rows = sqlx::query(concat!(
             "with changes as (
-                select * from unnest($2::uuid[], $3::text[], $4::int4[], $5::int4[], $6::text[],
-                                     $7::int4[], $8::int4[], $9::jsonb[], $10::text[], $11::bool[],
-                                     $12::bool[], $13::bool[], $14::text[], $15::text[], $16::text[],
-                                     $17::float8[], $18::int4[], $19::int4[], $20::bool[])
-                    as c (id, from_status, from_attempts, from_max, to_status, to_attempts, to_max,
-                          result, error, clear_error, finishes, republish, event, detail,
-                          failure_reason, run_in, dead_letters, deferrals, recorded)
+                select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::int4[],
+                                     $6::text[], $7::int4[], $8::int4[], $9::jsonb[], $10::text[],
+                                     $11::bool[], $12::bool[], $13::bool[], $14::text[], $15::text[],
+                                     $16::text[], $17::float8[], $18::int4[], $19::int4[],
+                                     $20::bool[], $21::timestamptz[], $22::uuid[])
+                    as c (id, tenant_id, from_status, from_attempts, from_max, to_status,
+                          to_attempts, to_max, result, error, clear_error, finishes, republish,
+                          event, detail, failure_reason, run_in, dead_letters, deferrals, recorded,
+                          version, callback_id)
+            ), locked as (
+                select jobs.id from jobs where jobs.id = any($1) order by jobs.id for update
             ), updated as (
                 update jobs set
                     status = c.to_status, attempts = c.to_attempts, max_attempts = c.to_max,
@@ -1446,48 +1642,86 @@ impl JobStore {
                     deferrals = coalesce(c.deferrals, jobs.deferrals),
                     deferred_event_at = case when c.recorded and c.event = 'deferred' then now()
                                              else jobs.deferred_event_at end,
-                    lease_expires_at = null,
-                    cancel_requested_at = case when c.event = 'retried' then null
-                                               else jobs.cancel_requested_at end,
+                    lease_expires_at = case when c.to_status = 'processing'
+                                            then jobs.lease_expires_at end,
+                    cancel_requested_at = case c.event when 'cancel_requested' then now()
+                                                       when 'retried' then null
+                                                       else jobs.cancel_requested_at end,
                     finished_at = case when c.finishes then now() end,
                     published_at = case when c.republish then null else jobs.published_at end,
                     updated_at = now()
-                from changes c
-                where jobs.id = c.id and jobs.tenant_id = $1 and jobs.status = c.from_status
-                  and jobs.attempts = c.from_attempts and jobs.max_attempts = c.from_max
+                from changes c join locked on locked.id = c.id
+                where jobs.id = c.id and (c.tenant_id is null or jobs.tenant_id = c.tenant_id)
+                  and jobs.status = c.from_status and jobs.attempts = c.from_attempts
+                  and jobs.max_attempts = c.from_max
+                  and (c.version is null or jobs.updated_at = c.version)
                 returning jobs.*, c.from_status as change_from, c.event as change_event,
-                          c.detail as change_detail, c.recorded as change_recorded
+                          c.detail as change_detail, c.recorded as change_recorded,
+                          case when c.finishes and jobs.callback_url is not null
+                               then c.callback_id end as callback_id
             ), recorded as (
                 insert into job_events (job_id, from_status, to_status, event, attempt, detail)
                 select id, change_from, status, change_event, attempts, change_detail from updated
                 where change_recorded
+            ), callback as (
+                insert into jobs (id, tenant_id, type, status, payload, attempts, max_attempts,
+                                  timeout_seconds, run_at)
+                select callback_id, tenant_id, $23, 'pending',
+                       jsonb_build_object('url', callback_url, 'job_id', id), 0, $24, $25, now()
+                from updated where callback_id is not null
+                returning id
+            ), callback_recorded as (
+                insert into job_events (job_id, from_status, to_status, event, attempt)
+                select id, null, 'pending', 'submitted', 0 from callback
             )
             select ",
             job_columns!(),
-            " from updated order by id"
+            ", callback_id from updated"
         ))
-        .bind(tenant)
         .bind(&ids)
-        .bind(&from_status)
+        .bind(&tenants)
+        .bind(text(&|t| Some(t.from.status.as_str())))
         .bind(ints(&|t| t.from.attempts))
         .bind(ints(&|t| t.from.max_attempts))
-        .bind(&to_status)
+        .bind(text(&|t| Some(t.to.status.as_str())))
         .bind(ints(&|t| t.to.attempts))
         .bind(ints(&|t| t.to.max_attempts))
         .bind(&results)
-        .bind(&errors)
+        .bind(text(&|t| match &t.error {
+            ErrorUpdate::Set(error) => Some(error.as_str()),
+            ErrorUpdate::Keep | ErrorUpdate::Clear => None,
+        }))
         .bind(flags(&|t| t.error == ErrorUpdate::Clear))
         .bind(flags(&Transition::finishes))
         .bind(flags(&|t| t.republish))
-        .bind(&events)
-        .bind(&details)
-        .bind(&reasons)
+        .bind(text(&|t| Some(t.event.as_str())))
+        .bind(text(&|t| t.detail.as_deref()))
+        .bind(text(&|t| t.failure_reason.map(FailureReason::as_str)))
         .bind(&run_in)
         .bind(ints(&|t| t.dead_letters))
         .bind(&deferrals)
         .bind(flags(&|t| t.recorded))
+        .bind(&versions)
+        .bind(&callbacks)
+        .bind(CALLBACK_JOB_TYPE)
+        .bind(CALLBACK_MAX_ATTEMPTS)
+        .bind(CALLBACK_TIMEOUT_SECONDS)
         .fetch_all(&self.pool)
         .await?;
+        let mut saved = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let job = Job::from_row(row)?;
+            let created: Option<JobId> = row.try_get("callback_id")?;
+            if let (Some(job_id), Some(on_created)) = (created, &self.on_created) {
+                let message = JobMessage {
+                    job_id,
+                    job_type: CALLBACK_JOB_TYPE.to_owned(),
+                };
+                // Created by the same statement, so at the same `now()`.
+                on_created(&message, job.updated_at);
+            }
+            saved.insert(job.id, job);
+        }
         Ok(saved)
     }
 

@@ -68,6 +68,10 @@ pub async fn build_with(
         let publisher = publisher.clone();
         Arc::new(move |message, version| publisher.hand_off_message(message, version))
     });
+    let jobs = match settings.server.group_commit.group_commit() {
+        Some(grouping) => jobs.group_commit(grouping),
+        None => jobs,
+    };
     let reconciler = Reconciler::new(
         jobs.clone(),
         publisher.clone(),

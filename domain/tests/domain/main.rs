@@ -2,6 +2,7 @@
 //! the dependency graph once for this crate.
 
 mod concurrency;
+mod group_commit;
 mod job_store;
 mod schedule_store;
 mod state_machine;

@@ -3,12 +3,14 @@
 //! A binary's own settings live in its crate's `settings/` folder.
 
 mod database;
+mod group_commit;
 mod job_limits;
 mod listen;
 mod log;
 mod pubsub;
 
 pub use database::DatabaseSettings;
+pub use group_commit::GroupCommitSettings;
 pub use job_limits::JobLimits;
 pub use listen::ListenSettings;
 pub use log::{LogFormat, LogSettings};
@@ -27,6 +29,9 @@ pub struct ServerSettings {
     /// Database settings.
     #[command(flatten)]
     pub database: DatabaseSettings,
+    /// Group commit of the job store's writes.
+    #[command(flatten)]
+    pub group_commit: GroupCommitSettings,
     /// Log settings.
     #[command(flatten)]
     pub log: LogSettings,
