@@ -1,7 +1,8 @@
 # The job service on Google Cloud: Cloud Run (jobs-api, jobs-worker, the
 # jobs-migrate job), Cloud SQL for PostgreSQL, Pub/Sub, Secret Manager and
 # Artifact Registry. IAM lives in iam.tf, the database in database.tf, the
-# job types' secrets key in job_types.tf.
+# job types' secrets key in job_types.tf, the optional pull worker pool in
+# worker_pool.tf.
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -88,6 +89,10 @@ module "pubsub" {
   push_service_account_email = google_service_account.push.email
   publisher_members = {
     api    = google_service_account.api.member
+    worker = google_service_account.worker.member
+  }
+  pull_subscription = var.pull_worker_enabled
+  pull_subscriber_members = {
     worker = google_service_account.worker.member
   }
   labels = var.labels

@@ -37,3 +37,8 @@ output "github_deploy_service_account" {
   description = "For deploy.yml's GCP_DEPLOY_SERVICE_ACCOUNT variable."
   value       = var.github_repository == "" ? null : google_service_account.github_deploy[0].email
 }
+
+output "pull_worker_pool" {
+  description = "Name of the pull worker pool (jobs-worker-pool), or null without pull_worker_enabled."
+  value       = var.pull_worker_enabled ? google_cloud_run_v2_worker_pool.pull[0].name : null
+}

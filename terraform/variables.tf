@@ -90,6 +90,34 @@ variable "worker_concurrency" {
   default     = 20
 }
 
+variable "pull_worker_enabled" {
+  description = "Run a Cloud Run worker pool in WORKER_MODE=pull fed by the pull subscription jobs-worker-pull, instead of pushing jobs to jobs-worker (which keeps the dead letters); see README, Push or pull."
+  type        = bool
+  default     = false
+}
+
+variable "pull_worker_instances" {
+  description = "Instances of the pull worker pool (manual scaling: it never scales to zero)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.pull_worker_instances >= 1 && floor(var.pull_worker_instances) == var.pull_worker_instances
+    error_message = "pull_worker_instances must be a whole number, 1 or more."
+  }
+}
+
+variable "pull_concurrency" {
+  description = "Jobs one pull worker instance runs at once (PULL_CONCURRENCY)."
+  type        = number
+  default     = 64
+
+  validation {
+    condition     = var.pull_concurrency >= 1 && var.pull_concurrency <= 128 && floor(var.pull_concurrency) == var.pull_concurrency
+    error_message = "pull_concurrency must be a whole number from 1 to 128 (the worker's PULL_MAX_OUTSTANDING_MESSAGES default)."
+  }
+}
+
 variable "email_from" {
   description = "Sender address of email jobs (EMAIL_FROM); empty leaves the worker's default."
   type        = string

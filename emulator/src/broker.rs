@@ -627,11 +627,16 @@ impl State {
 
     /// Ends backoffs that are over and treats expired leases as nacks.
     fn release(&mut self, name: &str, now: Instant, time_scale: TimeScale) {
-        let expired = match self.subscriptions.get_mut(name) {
+        let released = match self.subscriptions.get_mut(name) {
             Some(entry) => entry.queue.release_due(now),
             None => return,
         };
-        for delivery in expired {
+        if released.readied {
+            // Only the dispatcher wakes when a backoff ends: an open streaming
+            // pull waits for a change and would not see the message otherwise.
+            self.notify(name);
+        }
+        for delivery in released.expired {
             debug!(subscription = %name, message_id = %delivery.message.message_id, attempt = delivery.attempts, "ack deadline expired");
             let counters = self.counters(name);
             counters.nacks += 1;

@@ -21,6 +21,15 @@ struct Lease {
     expiry: Option<(Instant, u64)>,
 }
 
+/// What [`Queue::release_due`] found.
+#[derive(Debug)]
+pub struct Released {
+    /// Whether a backoff ended: a message is ready that was not before.
+    pub readied: bool,
+    /// The leases whose ack deadline passed.
+    pub expired: Vec<Delivery>,
+}
+
 /// The messages of one subscription that are not acked yet.
 #[derive(Debug, Default)]
 pub struct Queue {
@@ -52,12 +61,14 @@ impl Queue {
 
     /// Moves messages whose backoff is over to ready, and returns the leases
     /// whose ack deadline passed (the caller treats them as nacks).
-    pub fn release_due(&mut self, now: Instant) -> Vec<Delivery> {
+    pub fn release_due(&mut self, now: Instant) -> Released {
+        let mut readied = false;
         while let Some(entry) = self.delayed.first_entry() {
             if entry.key().0 > now {
                 break;
             }
             self.ready.push_back(entry.remove());
+            readied = true;
         }
         let mut expired = Vec::new();
         while let Some(entry) = self.expiries.first_entry() {
@@ -69,7 +80,7 @@ impl Queue {
                 expired.push(lease.delivery);
             }
         }
-        expired
+        Released { readied, expired }
     }
 
     /// Leases the oldest ready message under `ack_id`, counting a delivery
@@ -162,9 +173,9 @@ mod tests {
         assert_eq!(queue.next_wake(), Some(start + Duration::from_secs(10)));
 
         tokio::time::advance(Duration::from_secs(9)).await;
-        assert!(queue.release_due(Instant::now()).is_empty());
+        assert!(queue.release_due(Instant::now()).expired.is_empty());
         tokio::time::advance(Duration::from_secs(1)).await;
-        let expired = queue.release_due(Instant::now());
+        let expired = queue.release_due(Instant::now()).expired;
         assert_eq!(expired.len(), 1);
         assert!(!queue.is_leased("a"));
         assert!(queue.settle("a").is_none(), "a late ack finds no lease");
@@ -173,7 +184,8 @@ mod tests {
         queue.retry_at(expired[0].clone(), now + Duration::from_secs(5), now);
         assert!(queue.lease("none".into(), None).is_none());
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert!(queue.release_due(Instant::now()).is_empty());
+        let released = queue.release_due(Instant::now());
+        assert!(released.readied && released.expired.is_empty());
         let again = queue.lease("b".into(), None).expect("released");
         assert_eq!(again.attempts, 2);
         assert_eq!(queue.next_wake(), None, "a push lease has no deadline");
@@ -187,7 +199,7 @@ mod tests {
         queue.lease("a".into(), Some(start + Duration::from_secs(1)));
         assert!(queue.extend("a", start + Duration::from_secs(60)));
         tokio::time::advance(Duration::from_secs(30)).await;
-        assert!(queue.release_due(Instant::now()).is_empty());
+        assert!(queue.release_due(Instant::now()).expired.is_empty());
         assert!(queue.settle("a").is_some());
         assert_eq!(queue.backlog(), 0);
         assert!(

@@ -1,6 +1,6 @@
 //! What every process of the job service does the same way: settings read
 //! from the environment and checked at start, logs, metrics, the Pub/Sub
-//! publisher, binding and serving with a graceful shutdown, and the `migrate`
+//! publisher and subscriber, binding and serving with a graceful shutdown, and the `migrate`
 //! command. The binaries' crates hold only what is theirs.
 
 pub mod cli;
@@ -11,9 +11,11 @@ pub mod server;
 pub mod settings;
 pub mod shutdown;
 pub mod startup_error;
+pub mod subscriber;
 pub mod telemetry;
 
 pub use metrics::Metrics;
 pub use publisher::{JobPublisher, PublishError};
 pub use server::Server;
 pub use startup_error::StartupError;
+pub use subscriber::SubscribeError;

@@ -2,6 +2,7 @@
 
 use crate::publisher::PublishError;
 use crate::settings::SettingError;
+use crate::subscriber::SubscribeError;
 use std::io;
 use std::net::SocketAddr;
 
@@ -18,6 +19,9 @@ pub enum StartupError {
     /// The Pub/Sub publisher could not be created.
     #[error(transparent)]
     Publisher(#[from] PublishError),
+    /// The Pub/Sub subscriber of a pulling worker could not be created.
+    #[error(transparent)]
+    Subscriber(#[from] SubscribeError),
     /// The job types cannot run: a handler's settings are wrong.
     #[error(transparent)]
     JobTypes(Box<dyn std::error::Error + Send + Sync>),

@@ -20,6 +20,7 @@ import sources as src
 JOBS_TOPIC = "jobs"
 DEAD_LETTER_TOPIC = "jobs-dead-letter"
 WORKER_SUBSCRIPTION = "jobs-worker"
+PULL_SUBSCRIPTION = "jobs-worker-pull"
 DEAD_LETTER_SUBSCRIPTION = "jobs-dead-letter-worker"
 PUSH_PATH = "/pubsub/push"
 DEAD_LETTER_PATH = "/pubsub/dead-letter"
@@ -212,6 +213,18 @@ def test_cloud_build_sets_only_env_the_deployed_binary_reads(name):
 def test_terraform_sets_only_env_the_service_binary_reads(name):
     service = terraform_services()[name]
     assert unread(service["binary"], service["env"]) == []
+
+
+def test_terraform_sets_only_env_the_worker_reads_on_the_pull_worker_pool():
+    pool = src.terraform_resource("google_cloud_run_v2_worker_pool.pull", "terraform")
+    container = src.single(src.single(pool["template"], "template")["containers"], "containers")
+    assert container["command"] == ["worker"]
+    local_values = src.terraform_locals("terraform")
+    names = set()
+    for block in container["dynamic"]:
+        names |= src.expression_env_names(block["env"]["for_each"], local_values)
+    assert {"WORKER_MODE", "PUBSUB_PULL_SUBSCRIPTION", "PULL_CONCURRENCY", "DATABASE_URL"} <= names
+    assert unread("worker", names) == []
 
 
 @pytest.mark.parametrize("name", sorted(CLOUD_RUN_JOBS))
@@ -415,6 +428,9 @@ def test_terraform_and_the_local_emulator_create_the_same_subscriptions():
         body["name"]: body
         for body in src.terraform_resources("google_pubsub_subscription", module).values()
     }
+    # The pull subscription replaces jobs-worker only behind a variable
+    # (default off); locally the compose worker is pushed to.
+    assert subs.pop(PULL_SUBSCRIPTION)["count"] == "${var.pull_subscription ? 1 : 0}"
     assert set(subs) == {WORKER_SUBSCRIPTION, DEAD_LETTER_SUBSCRIPTION}
     assert {s["name"] for s in src.emulator_setup()["subscriptions"]} == set(subs)
 

@@ -104,9 +104,42 @@ def test_pubsub_service_agent_may_publish_dead_letters_and_ack_the_source():
     subscriber = src.terraform_resource(
         "google_pubsub_subscription_iam_member.dead_letter_source_subscriber", PUBSUB
     )
-    assert subscriber["subscription"] == "${google_pubsub_subscription.worker.name}"
+    # The source is whichever subscription feeds the workers, push or pull.
+    assert subscriber["subscription"] == "${local.jobs_subscription}"
+    jobs_subscription = src.terraform_locals(PUBSUB)["jobs_subscription"]
+    for source in ("worker_pull[0].name", "worker[0].name"):
+        assert f"google_pubsub_subscription.{source}" in jobs_subscription
     assert subscriber["role"] == "roles/pubsub.subscriber"
     assert subscriber["member"] == "${local.pubsub_service_agent}"
+
+
+def test_exactly_one_of_the_push_and_the_pull_subscription_feeds_the_workers():
+    push = subscription("jobs-worker")
+    pull = subscription("jobs-worker-pull")
+    assert push["count"] == "${var.pull_subscription ? 0 : 1}"
+    assert pull["count"] == "${var.pull_subscription ? 1 : 0}"
+    assert variable_default("pull_subscription", PUBSUB) is False
+    assert "push_config" not in pull
+    assert pull["topic"] == push["topic"]
+    # A nack means what a non-2xx push means: the same backoff and dead-letters.
+    assert pull["retry_policy"] == push["retry_policy"]
+    assert pull["dead_letter_policy"] == push["dead_letter_policy"]
+    grant = src.terraform_resource("google_pubsub_subscription_iam_member.pull_subscribers", PUBSUB)
+    assert grant["subscription"] == "${google_pubsub_subscription.worker_pull[0].name}"
+    assert grant["role"] == "roles/pubsub.subscriber"
+    assert set(module("pubsub")["pull_subscriber_members"]) == {"worker"}
+    assert module("pubsub")["pull_subscription"] == "${var.pull_worker_enabled}"
+
+
+def test_the_pull_worker_pool_is_off_by_default_and_runs_the_worker_in_pull_mode():
+    assert variable_default("pull_worker_enabled") is False
+    pool = src.terraform_resource("google_cloud_run_v2_worker_pool.pull", ROOT_MODULE)
+    assert pool["count"] == "${var.pull_worker_enabled ? 1 : 0}"
+    container = src.single(src.single(pool["template"], "template")["containers"], "containers")
+    assert container["command"] == ["worker"]
+    env = str(container["dynamic"])
+    assert 'WORKER_MODE' in env and '"pull"' in env
+    assert "module.pubsub.worker_subscription" in env
 
 
 def test_pubsub_service_agent_may_mint_tokens_only_for_the_push_account():

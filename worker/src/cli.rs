@@ -6,7 +6,7 @@ use crate::startup::build;
 use clap::Parser;
 use std::ffi::OsString;
 
-/// The Pub/Sub push worker of the job service.
+/// The Pub/Sub worker of the job service: pushed to, or pulling (WORKER_MODE).
 #[derive(Parser)]
 #[command(name = "worker", version, about)]
 struct Cli {

@@ -121,8 +121,10 @@ pub async fn dead_letter(state: &AppState, body: &[u8]) -> Answer {
     .await
 }
 
-/// Claims the job `message` names and, when the claim is ours, runs it.
-async fn deliver(state: &AppState, message: JobMessage) -> Answer {
+/// Claims the job `message` names and, when the claim is ours, runs it:
+/// what a delivery of the `jobs` subscription does, pushed or pulled
+/// (`crate::pull`). Records `job_type` and `attempt` in the current span.
+pub async fn deliver(state: &AppState, message: JobMessage) -> Answer {
     let id = message.job_id;
     // Registered before the claim, so a cancel requested the moment the
     // claim commits is heard; dropped at once unless the claim is ours.

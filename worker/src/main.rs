@@ -1,4 +1,4 @@
-//! `worker`: serves the Pub/Sub push endpoints that run jobs ([`jobs_worker::cli`]).
+//! `worker`: runs the jobs Pub/Sub pushes (or it pulls) ([`jobs_worker::cli`]).
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -86,25 +86,13 @@ impl PushEnvelope {
     /// The job message the data carries. When the data is absent or empty,
     /// the `job_id` and `type` attributes (which the publisher also sets) stand in.
     pub fn job_message(&self) -> Result<JobMessage, EnvelopeError> {
-        match self.message.data.as_deref().filter(|data| !data.is_empty()) {
-            Some(data) => {
-                let bytes = DATA_ENGINE
-                    .decode(data)
-                    .map_err(|err| EnvelopeError::BadBase64(err.to_string()))?;
-                serde_json::from_slice(&bytes)
-                    .map_err(|err| EnvelopeError::NotAJobMessage(err.to_string()))
-            }
-            None => {
-                let job_id = self
-                    .attribute("job_id")
-                    .and_then(|id| Uuid::parse_str(id).ok())
-                    .ok_or(EnvelopeError::MissingJobId)?;
-                Ok(JobMessage {
-                    job_id: JobId(job_id),
-                    job_type: self.attribute("type").unwrap_or_default().to_owned(),
-                })
-            }
-        }
+        let bytes = match self.message.data.as_deref().filter(|data| !data.is_empty()) {
+            Some(data) => DATA_ENGINE
+                .decode(data)
+                .map_err(|err| EnvelopeError::BadBase64(err.to_string()))?,
+            None => Vec::new(),
+        };
+        job_message(&bytes, |name| self.attribute(name))
     }
 
     /// Deliveries Pub/Sub made before dead-lettering the message: its
@@ -114,6 +102,26 @@ impl PushEnvelope {
             .and_then(|count| count.trim().parse().ok())
             .or(self.delivery_attempt)
     }
+}
+
+/// The job message of a message's decoded `data`, as the API publishes it;
+/// when the data is empty, its `job_id` and `type` attributes (which the
+/// publisher also sets) stand in. A push and a pull read messages alike.
+pub fn job_message<'a>(
+    data: &[u8],
+    attribute: impl Fn(&str) -> Option<&'a str>,
+) -> Result<JobMessage, EnvelopeError> {
+    if !data.is_empty() {
+        return serde_json::from_slice(data)
+            .map_err(|err| EnvelopeError::NotAJobMessage(err.to_string()));
+    }
+    let job_id = attribute("job_id")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or(EnvelopeError::MissingJobId)?;
+    Ok(JobMessage {
+        job_id: JobId(job_id),
+        job_type: attribute("type").unwrap_or_default().to_owned(),
+    })
 }
 
 #[cfg(test)]

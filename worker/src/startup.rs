@@ -1,6 +1,8 @@
 //! Building the worker from its settings: the state, the routes, the
-//! reconciler as a background task, bound and ready to serve.
+//! reconciler (and in pull mode the puller) as background tasks, bound and
+//! ready to serve.
 
+use crate::pull::Puller;
 use crate::push_auth::PushVerifier;
 use crate::reconciler::Reconciler;
 use crate::routes::app;
@@ -35,6 +37,7 @@ pub async fn build_with(
     let requeue = settings.delivery.requeue_policy()?;
     let deferral = settings.delivery.deferral_policy()?;
     let lease = settings.delivery.lease_policy()?;
+    let pull = settings.pull.checked()?;
     let limits = settings.server.job_limits.submission_limits()?;
     let secret_box = settings
         .secrets
@@ -98,9 +101,37 @@ pub async fn build_with(
         max_body_bytes: settings.delivery.push_max_body_bytes,
         metrics,
     };
-    Ok(Server::bind(&settings.server.listen, app(state))
+    let puller = match pull {
+        Some(options) => {
+            let subscriber = jobs_runtime::subscriber::subscriber(&settings.server.pubsub).await?;
+            let subscription = settings
+                .server
+                .pubsub
+                .subscription_path(&options.subscription);
+            Some(Puller::new(
+                state.clone(),
+                subscriber,
+                subscription,
+                options,
+            ))
+        }
+        None => None,
+    };
+    let server = Server::bind(&settings.server.listen, app(state))
         .await?
         .with_task(move |stopping| reconciler.run(stopping))
-        .with_task(move |stopping| follow_cancellations(running, listened, stopping))
-        .on_stop(async move { publisher.shutdown().await }))
+        .with_task(move |stopping| follow_cancellations(running, listened, stopping));
+    Ok(match puller {
+        Some(puller) => {
+            let pulled = puller.finished();
+            server
+                .with_task(move |stopping| puller.run(stopping))
+                // The jobs' outcomes may hand off callbacks: publish those too.
+                .on_stop(async move {
+                    pulled.await;
+                    publisher.shutdown().await;
+                })
+        }
+        None => server.on_stop(async move { publisher.shutdown().await }),
+    })
 }

@@ -170,3 +170,52 @@ async fn a_nacked_pull_is_redelivered_with_its_delivery_attempt() {
     assert_eq!((stats.deliveries, stats.nacks), (2, 2));
     emulator.shutdown().await;
 }
+
+/// Shorter than the official subscriber's 30 s keepalive, whose empty request
+/// would wake the stream by itself and hide a missed wake-up.
+const BEFORE_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[tokio::test]
+async fn a_message_nacked_on_a_stream_comes_back_on_that_stream_when_its_backoff_ends() {
+    let emulator = start(
+        1.0,
+        Setup::new().subscription(
+            SubscriptionSetup::pull("work", "jobs")
+                .retry(
+                    std::time::Duration::from_millis(200),
+                    std::time::Duration::from_secs(1),
+                )
+                .dead_letter("jobs-dead-letter", 5),
+        ),
+    )
+    .await;
+    let publisher = common::publisher(&emulator, &topic("jobs")).await;
+    publisher
+        .publish(Message::new().set_data("retry me"))
+        .await
+        .expect("published");
+    let subscriber = common::subscriber(&emulator).await;
+    let mut stream = subscriber.subscribe(subscription("work")).build();
+    for attempt in 1..=3 {
+        let (message, handler) = tokio::time::timeout(BEFORE_KEEPALIVE, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("delivery {attempt} never reached the open stream"))
+            .expect("the stream stays open")
+            .expect("a message");
+        assert_eq!(message.data, "retry me");
+        assert_eq!(handler.delivery_attempt(), Some(attempt));
+        if attempt < 3 {
+            handler.nack();
+        } else {
+            handler.ack();
+        }
+    }
+    common::eventually("the ack to land", || async {
+        emulator.stats().subscription("work").acks == 1
+    })
+    .await;
+    let stats = emulator.stats().subscription("work");
+    assert_eq!((stats.deliveries, stats.nacks), (3, 2));
+    drop(stream);
+    emulator.shutdown().await;
+}

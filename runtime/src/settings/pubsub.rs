@@ -35,4 +35,9 @@ impl PubSubSettings {
     pub fn topic_path(&self) -> String {
         format!("projects/{}/topics/{}", self.project, self.jobs_topic)
     }
+
+    /// The full resource name of the subscription `name` in the project.
+    pub fn subscription_path(&self, name: &str) -> String {
+        format!("projects/{}/subscriptions/{name}", self.project)
+    }
 }

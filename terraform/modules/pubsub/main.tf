@@ -2,10 +2,16 @@
 # topic jobs -> push subscription jobs-worker -> POST <worker>/pubsub/push, and
 # after max_delivery_attempts -> topic jobs-dead-letter -> push subscription
 # jobs-dead-letter-worker -> POST <worker>/pubsub/dead-letter.
+# With pull_subscription, the pull subscription jobs-worker-pull (read by the
+# worker pool in WORKER_MODE=pull) replaces jobs-worker: one subscription
+# feeds the workers, or every job would be delivered twice.
 
 locals {
   # Pub/Sub's own service agent forwards dead letters and mints push tokens.
   pubsub_service_agent = "serviceAccount:service-${var.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+  # The subscription on jobs that feeds the workers, push or pull.
+  jobs_subscription = var.pull_subscription ? google_pubsub_subscription.worker_pull[0].name : google_pubsub_subscription.worker[0].name
 }
 
 resource "google_pubsub_topic" "jobs" {
@@ -24,6 +30,8 @@ resource "google_pubsub_topic" "dead_letter" {
 }
 
 resource "google_pubsub_subscription" "worker" {
+  count = var.pull_subscription ? 0 : 1
+
   project = var.project_id
   name    = "jobs-worker"
   topic   = google_pubsub_topic.jobs.id
@@ -54,6 +62,50 @@ resource "google_pubsub_subscription" "worker" {
     dead_letter_topic     = google_pubsub_topic.dead_letter.id
     max_delivery_attempts = var.max_delivery_attempts
   }
+}
+
+moved {
+  from = google_pubsub_subscription.worker
+  to   = google_pubsub_subscription.worker[0]
+}
+
+resource "google_pubsub_subscription" "worker_pull" {
+  count = var.pull_subscription ? 1 : 0
+
+  project = var.project_id
+  name    = "jobs-worker-pull"
+  topic   = google_pubsub_topic.jobs.id
+  labels  = var.labels
+
+  # For unary pulls only: the streaming subscriber sets its own deadline
+  # (PULL_ACK_DEADLINE_SECONDS) and extends it while the job runs.
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+  expiration_policy {
+    ttl = ""
+  }
+
+  # The same redelivery and dead-lettering as the push subscription: a nack
+  # means what a non-2xx push means.
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+}
+
+# The pull workers' identities pull (and ack) the pull subscription.
+resource "google_pubsub_subscription_iam_member" "pull_subscribers" {
+  for_each = var.pull_subscription ? var.pull_subscriber_members : {}
+
+  project      = var.project_id
+  subscription = google_pubsub_subscription.worker_pull[0].name
+  role         = "roles/pubsub.subscriber"
+  member       = each.value
 }
 
 resource "google_pubsub_subscription" "dead_letter_worker" {
@@ -94,7 +146,7 @@ resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
 
 resource "google_pubsub_subscription_iam_member" "dead_letter_source_subscriber" {
   project      = var.project_id
-  subscription = google_pubsub_subscription.worker.name
+  subscription = local.jobs_subscription
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
 }

@@ -9,8 +9,8 @@ output "dead_letter_topic" {
 }
 
 output "worker_subscription" {
-  description = "Name of the push subscription that feeds the worker."
-  value       = google_pubsub_subscription.worker.name
+  description = "Name of the subscription on jobs that feeds the workers: jobs-worker (push), or jobs-worker-pull with pull_subscription."
+  value       = local.jobs_subscription
 }
 
 output "dead_letter_subscription" {

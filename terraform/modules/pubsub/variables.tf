@@ -35,6 +35,18 @@ variable "ack_deadline_seconds" {
   default     = 600
 }
 
+variable "pull_subscription" {
+  description = "Feed the workers through the pull subscription jobs-worker-pull (WORKER_MODE=pull) instead of the push subscription jobs-worker."
+  type        = bool
+  default     = false
+}
+
+variable "pull_subscriber_members" {
+  description = "Members allowed to pull from jobs-worker-pull (the worker pool's identity); unused without pull_subscription."
+  type        = map(string)
+  default     = {}
+}
+
 variable "labels" {
   description = "Labels for every resource."
   type        = map(string)

@@ -2,11 +2,13 @@
 //! into [`WorkerSettings`] and read from the environment (or flags).
 
 mod delivery;
+mod pull;
 mod push_auth;
 mod reconciler;
 mod retention;
 
 pub use delivery::DeliverySettings;
+pub use pull::{PULL_SUBSCRIPTION, PullOptions, PullSettings, WorkerMode};
 pub use push_auth::{GOOGLE_JWKS_URL, PushTokenSettings};
 pub use reconciler::ReconcilerSettings;
 pub use retention::RetentionSettings;
@@ -37,6 +39,9 @@ pub struct WorkerSettings {
     /// Push bodies and leases.
     #[command(flatten)]
     pub delivery: DeliverySettings,
+    /// Push or pull, and the pull's flow control.
+    #[command(flatten)]
+    pub pull: PullSettings,
     /// The built-in job types' settings.
     #[command(flatten)]
     pub handlers: HandlerSettings,
@@ -117,6 +122,41 @@ mod tests {
         }
         let argv = ["worker", "--lease-heartbeat=0"];
         assert!(Cli::try_parse_from(argv).is_err(), "zero is no heartbeat");
+    }
+
+    #[test]
+    fn push_is_the_default_mode_and_pull_takes_its_subscription_and_flow_control() {
+        assert_eq!(parse(&[]).pull.checked().expect("consistent"), None);
+        let pull = parse(&["--worker-mode=pull", "--pull-concurrency=8"])
+            .pull
+            .checked()
+            .expect("consistent")
+            .expect("pull mode");
+        assert_eq!(pull.subscription, PULL_SUBSCRIPTION);
+        assert_eq!((pull.concurrency, pull.max_outstanding), (8, 128));
+        assert_eq!(pull.ack_deadline, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn pull_settings_that_disagree_are_refused_naming_the_setting() {
+        let fewer = parse(&[
+            "--worker-mode=pull",
+            "--pull-concurrency=10",
+            "--pull-max-outstanding-messages=5",
+        ]);
+        let err = fewer.pull.checked().expect_err("fewer than run at once");
+        assert_eq!(err.setting, "PULL_MAX_OUTSTANDING_MESSAGES");
+        let path = parse(&[
+            "--worker-mode=pull",
+            "--pubsub-pull-subscription=projects/p/subscriptions/s",
+        ]);
+        let err = path.pull.checked().expect_err("a path, not a name");
+        assert_eq!(err.setting, "PUBSUB_PULL_SUBSCRIPTION");
+        let argv = ["worker", "--worker-mode=poll"];
+        let err = Cli::try_parse_from(argv).err().expect("an unknown mode");
+        assert!(err.to_string().contains("WORKER_MODE"), "{err}");
+        let argv = ["worker", "--pull-ack-deadline=5"];
+        assert!(Cli::try_parse_from(argv).is_err(), "under Pub/Sub's 10 s");
     }
 
     #[test]

@@ -47,7 +47,7 @@ async fn has_event(stack: &Stack, id: &str, event: &str) -> bool {
 /// Submits 50 jobs for one account while the first holds the account's one
 /// slot (so the others are certainly deferred), lets it go, and checks that
 /// the 50 ran one at a time, each on its first attempt, none dead-lettered.
-async fn fifty_jobs_for_one_account_run_one_at_a_time(stack: &Stack) {
+pub async fn fifty_jobs_for_one_account_run_one_at_a_time(stack: &Stack) {
     define_limited_type(stack).await;
     let first = stack
         .submit(&job(json!({"account_id": "acct-1", "hold": "first"})))

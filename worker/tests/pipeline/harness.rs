@@ -10,6 +10,7 @@ use jobs_domain::job_message::{
     DEAD_LETTER_PATH, DEAD_LETTER_SUBSCRIPTION, DEAD_LETTER_TOPIC, JOBS_TOPIC,
     MAX_DELIVERY_ATTEMPTS, PUSH_PATH, WORKER_SUBSCRIPTION,
 };
+use jobs_worker::settings::PULL_SUBSCRIPTION;
 use pubsub_emulator::{Emulator, RunningEmulator, Setup, SubscriptionSetup};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -128,6 +129,50 @@ impl Stack {
     /// Sets `key=value` in the environment of every worker started from now on.
     pub fn set_worker_env(&mut self, key: &str, value: &str) {
         self.worker_env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// Starts everything with the worker in pull mode: it streams the jobs
+    /// from [`PULL_SUBSCRIPTION`] (no push endpoint), and dead-letters are
+    /// pushed to it as in push mode.
+    pub async fn start_pulling(pool: PgPool) -> Stack {
+        let mut stack = Stack::without_emulator(pool).await;
+        stack.start_pull_emulator().await;
+        stack.set_worker_env("WORKER_MODE", "pull");
+        stack.set_worker_env("PUBSUB_PULL_SUBSCRIPTION", PULL_SUBSCRIPTION);
+        // Pub/Sub's shortest: a test job outlives it in seconds.
+        stack.set_worker_env("PULL_ACK_DEADLINE_SECONDS", "10");
+        stack.set_worker_env("PULL_CONCURRENCY", "32");
+        stack.start_worker().await;
+        stack
+    }
+
+    /// Starts the emulator with the pull topology: the jobs topic's pull
+    /// subscription with the production policies (dead-letter after 5
+    /// deliveries, retry 10 s to 600 s shrunk by [`TIME_SCALE`] by hand), and
+    /// the dead-letter push subscription. The emulator itself runs at scale 1:
+    /// the subscriber extends deadlines on its own unscaled clock.
+    pub async fn start_pull_emulator(&mut self) {
+        let worker = format!("http://127.0.0.1:{}", self.worker_port);
+        let scaled = |seconds: f64| Duration::from_secs_f64(seconds / TIME_SCALE);
+        let setup = Setup::new()
+            .subscription(
+                SubscriptionSetup::pull(PULL_SUBSCRIPTION, JOBS_TOPIC)
+                    .ack_deadline_seconds(10)
+                    .retry(scaled(10.0), scaled(600.0))
+                    .dead_letter(DEAD_LETTER_TOPIC, MAX_DELIVERY_ATTEMPTS),
+            )
+            .subscription(SubscriptionSetup::push(
+                DEAD_LETTER_SUBSCRIPTION,
+                DEAD_LETTER_TOPIC,
+                format!("{worker}{DEAD_LETTER_PATH}"),
+            ));
+        let emulator = Emulator::builder()
+            .bind(self.emulator_host.clone())
+            .setup(setup)
+            .start()
+            .await
+            .expect("emulator starts");
+        self.emulator = Some(emulator);
     }
 
     /// Starts the emulator where the API and worker expect it, with the
@@ -287,6 +332,36 @@ impl Stack {
     /// The worker's base URL.
     pub fn worker_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.worker_port)
+    }
+
+    /// The worker's `/metrics` text.
+    pub async fn worker_metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.worker_url()))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    /// Asks the worker to stop (SIGTERM, as Cloud Run does) and waits for it
+    /// to exit; returns whether it exited successfully.
+    pub async fn terminate_worker(&mut self) -> bool {
+        let mut child = self.worker.take().expect("a worker runs");
+        let pid = child.id().expect("the worker has not exited");
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM sent");
+        tokio::time::timeout(GUARD, child.wait())
+            .await
+            .expect("the worker exits")
+            .expect("the worker's status")
+            .success()
     }
 
     /// Submits a job that must be accepted; returns its id.

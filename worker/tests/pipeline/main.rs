@@ -13,6 +13,7 @@ mod harness;
 mod job_types;
 mod lifecycle;
 mod outages;
+mod pull;
 mod recovery;
 mod schedules;
 mod seed;
