@@ -164,10 +164,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_call_is_written_at_once_and_answered() {
-        let (batcher, batches) = doubling(
-            config(8, Duration::ZERO, 1),
-            Arc::new(Semaphore::new(100)),
-        );
+        let (batcher, batches) =
+            doubling(config(8, Duration::ZERO, 1), Arc::new(Semaphore::new(100)));
         assert_eq!(batcher.call(21).await, Some(42));
         assert_eq!(*batches.lock().expect("not poisoned"), vec![vec![21]]);
     }

@@ -12,6 +12,7 @@
 
 use crate::callback::{CALLBACK_JOB_TYPE, CALLBACK_MAX_ATTEMPTS, CALLBACK_TIMEOUT_SECONDS};
 use crate::failure_reason::FailureReason;
+use crate::group_commit::{Batcher, GroupCommit};
 use crate::job::{Idempotency, Job, JobId, NewJob, TenantId};
 use crate::job_history::JobHistoryEntry;
 use crate::job_message::JobMessage;
@@ -22,7 +23,6 @@ use crate::state_machine::{
     Cause, DeadLetter, Deferral, DeferralPolicy, ErrorUpdate, Outcome, RequeuePolicy, Transition,
 };
 use crate::store_error::StoreError;
-use crate::group_commit::{Batcher, GroupCommit};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use std::sync::Arc;
@@ -271,9 +271,9 @@ fn unavailable_for_all<T>(calls: usize, err: &sqlx::Error) -> Vec<Result<T, Stor
     let message = err.to_string();
     (0..calls)
         .map(|_| {
-            Err(StoreError::Unavailable(sqlx::Error::Io(std::io::Error::other(
-                message.clone(),
-            ))))
+            Err(StoreError::Unavailable(sqlx::Error::Io(
+                std::io::Error::other(message.clone()),
+            )))
         })
         .collect()
 }
@@ -1611,8 +1611,10 @@ impl JobStore {
         let versions: Vec<Option<DateTime<Utc>>> = changes.iter().map(|c| c.version).collect();
         // A job that ends with a callback_url enqueues its callback under this id.
         let callbacks: Vec<uuid::Uuid> = changes.iter().map(|_| JobId::new().0).collect();
-        let results: Vec<Option<&serde_json::Value>> =
-            changes.iter().map(|c| c.transition.result.as_ref()).collect();
+        let results: Vec<Option<&serde_json::Value>> = changes
+            .iter()
+            .map(|c| c.transition.result.as_ref())
+            .collect();
         let run_in: Vec<Option<f64>> = changes
             .iter()
             .map(|c| c.transition.run_in.map(|delay| delay.as_secs_f64()))

@@ -125,8 +125,15 @@ async fn concurrent_submits_share_statements_and_keys_behave_as_if_sequential(po
         acme_keyed.iter().filter(|(.., created)| *created).count(),
         1
     );
-    assert!(matches!(answers[70], Err(StoreError::IdempotencyConflict(_))));
-    assert!(keyed_answers.iter().any(|(t, _, created)| *t == globex && *created));
+    assert!(matches!(
+        answers[70],
+        Err(StoreError::IdempotencyConflict(_))
+    ));
+    assert!(
+        keyed_answers
+            .iter()
+            .any(|(t, _, created)| *t == globex && *created)
+    );
 
     let stored: i64 = sqlx::query_scalar("select count(*) from jobs")
         .fetch_one(&pool)
@@ -204,7 +211,10 @@ async fn concurrent_claims_share_statements_and_each_job_has_exactly_one_winner(
         assert_eq!(event_names(&pool, *id).await, ["submitted", "claimed"]);
     }
     let updates = statements(&pool, "UPDATE").await;
-    assert!(updates < 60, "120 concurrent claims took {updates} statements");
+    assert!(
+        updates < 60,
+        "120 concurrent claims took {updates} statements"
+    );
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
@@ -261,5 +271,8 @@ async fn outcomes_written_together_keep_their_guards_and_a_stale_one_is_dropped(
         );
     }
     let updates = statements(&pool, "UPDATE").await;
-    assert!(updates < 20, "31 concurrent outcomes took {updates} statements");
+    assert!(
+        updates < 20,
+        "31 concurrent outcomes took {updates} statements"
+    );
 }
