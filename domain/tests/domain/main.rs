@@ -2,6 +2,7 @@
 //! the dependency graph once for this crate.
 
 mod concurrency;
+mod job_stats;
 mod job_store;
 mod schedule_store;
 mod state_machine;
