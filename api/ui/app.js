@@ -684,14 +684,14 @@ function jobTable(jobs, failedOnly) {
         h('th', { scope: 'col' }, 'Job'),
         h('th', { scope: 'col' }, 'Type'),
         h('th', { scope: 'col' }, 'Status'),
-        h('th', { scope: 'col', class: 'num' }, 'Attempts'),
+        h('th', { scope: 'col', class: 'num wide' }, 'Attempts'),
         h('th', { scope: 'col', class: 'wide' }, 'Created'),
         h('th', { scope: 'col' }, failedOnly ? 'Error' : 'Finished'))),
       h('tbody', {}, jobs.map((job) => h('tr', { class: 'job-row', 'data-id': job.id },
         h('td', {}, h('a', { href: `#/jobs/${job.id}`, class: 'mono', 'data-k': `job-${job.id}`, title: job.id }, shortId(job.id))),
         h('td', {}, job.type),
         h('td', {}, badge(job.status), job.failure_reason ? h('span', { class: 'reason' }, words(job.failure_reason)) : null),
-        h('td', { class: 'num' }, `${job.attempts}/${job.max_attempts}`),
+        h('td', { class: 'num wide' }, `${job.attempts}/${job.max_attempts}`),
         h('td', { class: 'wide' }, when(job.created_at)),
         h('td', {}, failedOnly
           ? h('span', { class: 'error-text', title: job.error || '' }, job.error || '—')

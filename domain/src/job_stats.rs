@@ -101,6 +101,15 @@ pub struct OldestPending {
     pub age_seconds: i64,
 }
 
+/// The database's clock and the oldest due pending job, if any.
+#[derive(sqlx::FromRow)]
+struct OldestRow {
+    as_of: DateTime<Utc>,
+    id: Option<JobId>,
+    created_at: Option<DateTime<Utc>>,
+    age_seconds: Option<i64>,
+}
+
 /// A tenant's jobs in numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct JobStats {
@@ -150,44 +159,36 @@ impl JobStore {
             })
             .collect();
         // Ids are UUIDv7: the first by id is the first submitted (index `jobs_tenant_status`).
-        let (as_of, oldest): (DateTime<Utc>, Option<(JobId, DateTime<Utc>, i64)>) = {
-            let row: (
-                DateTime<Utc>,
-                Option<JobId>,
-                Option<DateTime<Utc>>,
-                Option<i64>,
-            ) = sqlx::query_as(
-                "select now(), o.id, o.created_at,
-                            floor(extract(epoch from now() - o.created_at))::bigint
-                     from (select 1) as one
-                     left join lateral (
-                         select id, created_at from jobs
-                         where tenant_id = $1 and status = 'pending' and run_at <= now()
-                         order by id limit 1
-                     ) o on true",
-            )
-            .bind(tenant)
-            .fetch_one(pool)
-            .await?;
-            let oldest = match row {
-                (_, Some(id), Some(created_at), Some(age)) => Some((id, created_at, age)),
-                _ => None,
-            };
-            (row.0, oldest)
+        let oldest: OldestRow = sqlx::query_as(
+            "select now() as as_of, o.id, o.created_at,
+                    floor(extract(epoch from now() - o.created_at))::bigint as age_seconds
+             from (select 1) as one
+             left join lateral (
+                 select id, created_at from jobs
+                 where tenant_id = $1 and status = 'pending' and run_at <= now()
+                 order by id limit 1
+             ) o on true",
+        )
+        .bind(tenant)
+        .fetch_one(pool)
+        .await?;
+        let oldest_pending = match (oldest.id, oldest.created_at, oldest.age_seconds) {
+            (Some(id), Some(created_at), Some(age)) => Some(OldestPending {
+                id,
+                created_at,
+                age_seconds: age.max(0),
+            }),
+            _ => None,
         };
         Ok(JobStats {
-            as_of,
+            as_of: oldest.as_of,
             by_status,
             by_type: by_type
                 .into_iter()
                 .map(|(job_type, counts)| TypeCounts { job_type, counts })
                 .collect(),
             per_minute,
-            oldest_pending: oldest.map(|(id, created_at, age_seconds)| OldestPending {
-                id,
-                created_at,
-                age_seconds: age_seconds.max(0),
-            }),
+            oldest_pending,
         })
     }
 }

@@ -156,7 +156,7 @@ async fn the_job_list_shows_new_jobs_filters_pages_finds_and_cancels_but_never_a
     browser.fill("#search", "order-7").await;
     browser.click("#search-button").await;
     browser.wait_count("tr.job-row", 1).await;
-    assert_eq!(browser.job_rows().await, [order.clone()]);
+    assert_eq!(browser.job_rows().await, std::slice::from_ref(&order));
     browser.fill("#search", &order).await;
     browser.click("#search-button").await;
     browser.wait_text("#job-id", &order).await;
