@@ -262,6 +262,8 @@ pub struct JobQuery {
     pub finished_before: Option<DateTime<Utc>>,
     /// Only jobs the schedule of this name enqueued.
     pub schedule: Option<String>,
+    /// Only the job submitted with this idempotency key.
+    pub idempotency_key: Option<String>,
     /// Page size, 1 to 100 (the API's default is 20).
     pub limit: Option<u32>,
     /// [`JobPage::next_page_token`] of the previous page.
@@ -282,6 +284,7 @@ impl JobQuery {
             ("finished_after", self.finished_after.as_ref().map(time)),
             ("finished_before", self.finished_before.as_ref().map(time)),
             ("schedule", self.schedule.clone()),
+            ("idempotency_key", self.idempotency_key.clone()),
             ("limit", self.limit.map(|limit| limit.to_string())),
             ("page_token", self.page_token.clone()),
         ]
@@ -499,6 +502,7 @@ mod tests {
                     .single()
                     .expect("a time"),
             ),
+            idempotency_key: Some("order 42".to_owned()),
             limit: Some(5),
             ..JobQuery::default()
         };
@@ -509,6 +513,7 @@ mod tests {
                 ("type", "http".to_owned()),
                 ("failure_reason", "dead_lettered".to_owned()),
                 ("finished_after", "2026-12-01T00:00:00Z".to_owned()),
+                ("idempotency_key", "order 42".to_owned()),
                 ("limit", "5".to_owned()),
             ]
         );

@@ -27,6 +27,7 @@ mod job_types;
 mod jobs;
 mod probes;
 mod schedules;
+mod stats;
 
 pub use error::{Error, FieldError, Problem};
 pub use job_types::{
@@ -38,6 +39,7 @@ pub use jobs::{
     RetryFailed,
 };
 pub use schedules::{JobTemplate, Schedule, ScheduleDefinition, ScheduledJob};
+pub use stats::{JobStats, MinuteCounts, OldestPending, StatusCounts, TypeCounts};
 pub use uuid::Uuid;
 
 use reqwest::header::{AUTHORIZATION, HeaderValue};

@@ -318,6 +318,8 @@ pub struct JobFilter {
     pub finished_before: Option<DateTime<Utc>>,
     /// Only jobs this schedule enqueued.
     pub schedule: Option<String>,
+    /// Only the job submitted with this idempotency key (at most one per tenant).
+    pub idempotency_key: Option<String>,
 }
 
 impl JobFilter {
@@ -340,6 +342,9 @@ impl JobFilter {
         }
         if let Some(schedule) = &self.schedule {
             query.push(" and schedule = ").push_bind(schedule.clone());
+        }
+        if let Some(key) = &self.idempotency_key {
+            query.push(" and idempotency_key = ").push_bind(key.clone());
         }
     }
 }

@@ -217,6 +217,14 @@ struct ListQuery {
     /// Only jobs the schedule of this name enqueued.
     #[param(pattern = r"^[a-z][a-z0-9._-]{0,99}$")]
     schedule: Option<String>,
+    /// Only the job submitted with this idempotency key: 1 to 255
+    /// characters, no control characters.
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    idempotency_key: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(value_type = u32, required = false, minimum = 1, maximum = 100)]
     limit: Option<String>,
@@ -239,6 +247,8 @@ const DEFAULT_PAGE_SIZE: u32 = 20;
 const MAX_PAGE_SIZE: u32 = 100;
 /// The `type` column's bound, in characters as its `length()` check counts.
 const MAX_TYPE_CHARS: usize = 100;
+/// The `idempotency_key` column's bound, counted the same way.
+const MAX_KEY_CHARS: usize = 255;
 
 /// The field error of a `type` filter that no job could have: 1 to 100
 /// characters (as the column's `length()` counts them), no control characters.
@@ -251,6 +261,20 @@ pub(crate) fn type_filter_error(job_type: Option<&str>) -> Option<FieldError> {
         FieldError::new(
             "type",
             format!("must be 1 to {MAX_TYPE_CHARS} characters with no control characters"),
+        )
+    })
+}
+
+/// The field error of an `idempotency_key` filter that no job could have.
+fn key_filter_error(key: Option<&str>) -> Option<FieldError> {
+    let key = key?;
+    let fits = !key.is_empty()
+        && key.chars().count() <= MAX_KEY_CHARS
+        && !key.chars().any(char::is_control);
+    (!fits).then(|| {
+        FieldError::new(
+            "idempotency_key",
+            format!("must be 1 to {MAX_KEY_CHARS} characters with no control characters"),
         )
     })
 }
@@ -339,6 +363,7 @@ async fn list_jobs(
         }
     };
     errors.extend(type_filter_error(query.job_type.as_deref()));
+    errors.extend(key_filter_error(query.idempotency_key.as_deref()));
     let failure_reason = match query.failure_reason.as_deref().map(str::parse) {
         Some(Err(message)) => {
             errors.push(FieldError::new("failure_reason", message));
@@ -366,6 +391,7 @@ async fn list_jobs(
         finished_after,
         finished_before,
         schedule: query.schedule,
+        idempotency_key: query.idempotency_key,
     };
     let page = state.jobs.list(tenant, &filter, limit, after).await?;
     Ok(Json(JobList {

@@ -221,6 +221,7 @@ async fn retry_failed(
         finished_after: filter.finished_after,
         finished_before: filter.finished_before,
         schedule: None,
+        idempotency_key: None,
     };
     let (requeued, next) = state
         .jobs

@@ -7,6 +7,8 @@ mod jobs;
 mod jobs_bulk;
 mod metrics;
 mod schedules;
+mod stats;
+mod ui;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -146,6 +148,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(callback_secret::router())
         .merge(job_types::router())
         .merge(schedules::router())
+        .merge(stats::router())
         .merge(health::router())
         .merge(metrics::router())
         .split_for_parts();
@@ -159,6 +162,7 @@ pub fn app(state: AppState) -> Router {
     ConfiguredLimits(state.limits).modify(&mut openapi);
     router
         .route("/openapi.json", get(move || async move { Json(openapi) }))
+        .merge(ui::router())
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.max_body_bytes as usize))

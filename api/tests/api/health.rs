@@ -72,6 +72,7 @@ async fn the_openapi_document_lists_every_route(pool: PgPool) {
         ("/v1/schedules/{name}", "delete"),
         ("/v1/schedules/{name}/pause", "post"),
         ("/v1/schedules/{name}/resume", "post"),
+        ("/v1/stats", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),

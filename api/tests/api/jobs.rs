@@ -150,6 +150,46 @@ async fn list_pages_newest_first_and_filters_by_status_and_type(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_listing_finds_the_tenants_job_by_its_idempotency_key(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut keyed = noop();
+    keyed["idempotency_key"] = json!("order 42/é");
+    let job = app.submitted_job(&keyed).await;
+    app.submitted_job(&noop()).await;
+    let globex = app.other_tenant_key().await;
+    let theirs = app
+        .client
+        .post(app.url("/v1/jobs"))
+        .bearer_auth(&globex)
+        .json(&keyed)
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(theirs.status(), 202);
+
+    let found: Value = app
+        .get("/v1/jobs?idempotency_key=order%2042%2F%C3%A9")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(found["jobs"], json!([job]), "only this tenant's job");
+    let none: Value = app
+        .get("/v1/jobs?idempotency_key=order%2043")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(none["jobs"], json!([]));
+    let long = "k".repeat(256);
+    for bad in ["", "a%0Ab", long.as_str()] {
+        let response = app.get(&format!("/v1/jobs?idempotency_key={bad}")).await;
+        let problem = assert_problem(response, 422, "invalid-fields").await;
+        assert_eq!(problem["errors"][0]["field"], "idempotency_key", "{bad}");
+    }
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn bad_list_parameters_are_422_naming_each_field(pool: PgPool) {
     let app = spawn_app(pool).await;
     let response = app.get("/v1/jobs?status=done&limit=0&page_token=zzz").await;

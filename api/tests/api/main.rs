@@ -16,6 +16,8 @@ mod outage;
 mod publishing;
 mod rate_limits;
 mod schedules;
+mod stats;
 mod tenants;
 mod timeouts;
+mod ui;
 mod wait;

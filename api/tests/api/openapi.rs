@@ -77,7 +77,7 @@ async fn every_operation_behind_a_key_documents_401_429_and_503_with_their_heade
             );
         }
     }
-    assert_eq!(keyed, 20);
+    assert_eq!(keyed, 21);
     let ready = &doc["paths"]["/readyz"]["get"]["responses"]["503"];
     assert!(ready["headers"]["Retry-After"].is_object());
 }

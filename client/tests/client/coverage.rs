@@ -82,6 +82,9 @@ fn operations() -> Vec<Operation> {
         op("GET", "/v1/jobs/{id}/events", |c| {
             Box::pin(async { c.job_events(JOB).await.map(drop) })
         }),
+        op("GET", "/v1/stats", |c| {
+            Box::pin(async { c.stats().await.map(drop) })
+        }),
         op("GET", "/v1/job-types", |c| {
             Box::pin(async { c.list_job_types().await.map(drop) })
         }),

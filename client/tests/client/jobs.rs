@@ -47,6 +47,14 @@ async fn a_submitted_job_is_read_listed_and_has_its_history(pool: PgPool) {
         .expect("listed");
     assert_eq!(page.jobs, vec![job.clone()]);
     assert_eq!(page.next_page_token, None);
+    let by_key = client
+        .list_jobs(&JobQuery {
+            idempotency_key: Some("order-42".to_owned()),
+            ..JobQuery::default()
+        })
+        .await
+        .expect("found by key");
+    assert_eq!(by_key.jobs, vec![job.clone()]);
 
     let events = client.job_events(job.id).await.expect("history");
     assert_eq!(events.len(), 1);
@@ -130,4 +138,17 @@ async fn wait_for_job_answers_the_job_as_it_ended(pool: PgPool) {
     let ended = waiting.await.expect("joins").expect("ended");
     assert_eq!(ended.status, JobStatus::Completed);
     assert_eq!(ended.result, Some(json!({"ok": true})));
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn stats_read_into_the_clients_types(pool: PgPool) {
+    let api = TestApi::start(pool, &[]).await;
+    let client = client_of(&api);
+    let job = submitted_noop(&client).await;
+    let stats = client.stats().await.expect("stats");
+    assert_eq!(stats.by_status.pending, 1);
+    assert_eq!(stats.by_type.len(), 1);
+    assert_eq!(stats.by_type[0].job_type, "noop");
+    assert_eq!(stats.per_minute.len(), 60);
+    assert_eq!(stats.oldest_pending.map(|oldest| oldest.id), Some(job.id));
 }

@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod group_commit;
+mod job_stats;
 mod job_store;
 mod schedule_store;
 mod state_machine;

@@ -82,6 +82,12 @@ pub enum Command {
     /// One page (--limit, default 20) unless --all; the next page's token is
     /// printed to stderr (with --json it is `next_page_token`).
     List(ListArgs),
+    /// Count your jobs: by status, by type, the last hour's throughput and the oldest waiting job.
+    ///
+    /// The numbers the dashboard's overview (`/ui`) charts: jobs in each
+    /// status, per type too, jobs completed and failed in each of the last
+    /// 60 minutes, and the due pending job that was submitted first.
+    Stats,
     /// Show a job's history: each transition, oldest first.
     Events {
         /// The job's id.
@@ -179,6 +185,9 @@ pub struct ListArgs {
     /// Only jobs the schedule of this name enqueued.
     #[arg(long, value_name = "NAME")]
     pub schedule: Option<String>,
+    /// Only the job submitted with this idempotency key.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
     /// Jobs per page, 1 to 100 (default 20; 100 with --all).
     #[arg(long, value_name = "N")]
     pub limit: Option<u32>,

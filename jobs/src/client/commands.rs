@@ -43,6 +43,11 @@ pub async fn run(cli: Cli) -> Result<Ended, Failure> {
             Ok(Ended::Done)
         }
         Command::List(args) => list(&client, &out, args).await,
+        Command::Stats => {
+            let stats = client.stats().await?;
+            out.print(&stats, || output::stats(&stats))?;
+            Ok(Ended::Done)
+        }
         Command::Events { id } => {
             let events = client.job_events(id).await?;
             out.print(&Events { events: &events }, || output::events(&events))?;
@@ -195,6 +200,7 @@ async fn list(client: &Client, out: &Output, args: ListArgs) -> Result<Ended, Fa
         finished_after: args.finished_after,
         finished_before: args.finished_before,
         schedule: args.schedule,
+        idempotency_key: args.idempotency_key,
         limit: args.limit.or(args.all.then_some(ALL_PAGE_SIZE)),
         page_token: args.page_token,
     };

@@ -4,7 +4,7 @@
 //! cannot move the cursor or recolour a terminal.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use jobs_client::{Handler, Job, JobEvent, JobType, Schedule, TargetAuth};
+use jobs_client::{Handler, Job, JobEvent, JobStats, JobType, Schedule, StatusCounts, TargetAuth};
 use serde::Serialize;
 use serde_json::Value;
 use std::io::{self, Write};
@@ -227,6 +227,74 @@ pub fn jobs(jobs: &[Job]) -> String {
         ]);
     }
     table.render("no jobs")
+}
+
+/// The counts of one row of `stats`: one cell per status.
+fn count_cells(counts: &StatusCounts) -> [String; 5] {
+    [
+        counts.pending,
+        counts.processing,
+        counts.completed,
+        counts.failed,
+        counts.cancelled,
+    ]
+    .map(|count| count.to_string())
+}
+
+/// The tenant's job stats: a table by type (with the total first), the last
+/// hour's throughput and the oldest waiting job.
+pub fn stats(stats: &JobStats) -> String {
+    let mut table = Table::new(&[
+        "TYPE",
+        "PENDING",
+        "PROCESSING",
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
+    ]);
+    let mut all = vec!["(all)".to_owned()];
+    all.extend(count_cells(&stats.by_status));
+    table.row(all);
+    for by_type in &stats.by_type {
+        let mut row = vec![by_type.job_type.clone()];
+        row.extend(count_cells(&by_type.counts));
+        table.row(row);
+    }
+    let (completed, failed) = stats.per_minute.iter().fold((0, 0), |(c, f), minute| {
+        (c + minute.completed, f + minute.failed)
+    });
+    let busiest = stats
+        .per_minute
+        .iter()
+        .max_by_key(|minute| minute.completed + minute.failed)
+        .filter(|minute| minute.completed + minute.failed > 0)
+        .map_or_else(
+            || "-".to_owned(),
+            |minute| {
+                format!(
+                    "{} ({} completed, {} failed)",
+                    time(Some(&minute.minute)),
+                    minute.completed,
+                    minute.failed
+                )
+            },
+        );
+    let oldest = stats.oldest_pending.as_ref().map_or_else(
+        || "none waiting".to_owned(),
+        |oldest| format!("{} s ({})", oldest.age_seconds, oldest.id),
+    );
+    let mut text = table.render("no jobs");
+    text.push('\n');
+    text.push_str(&listing(&[
+        (
+            "last hour",
+            format!("{completed} completed, {failed} failed"),
+        ),
+        ("busiest minute", busiest),
+        ("oldest pending", oldest),
+        ("as of", time(Some(&stats.as_of))),
+    ]));
+    text
 }
 
 /// A job's history, one transition a row.

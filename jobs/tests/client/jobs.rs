@@ -88,6 +88,16 @@ async fn submit_get_list_and_events_print_tables_and_json(pool: PgPool) {
     );
     let listed = jobs(&api, &["--json", "list"]).await.ok().json();
     assert_eq!(listed["jobs"], json!([job]));
+    let by_key = jobs(&api, &["--json", "list", "--idempotency-key", "order-42"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(by_key["jobs"], json!([job]));
+    let other_key = jobs(&api, &["--json", "list", "--idempotency-key", "order-43"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(other_key["jobs"], json!([]));
 
     let events = jobs(&api, &["events", &id]).await.ok();
     assert!(events.stdout.contains("submitted"), "{events:?}");
@@ -217,4 +227,25 @@ async fn a_batch_file_is_submitted_and_list_all_reads_every_page(pool: PgPool) {
         .map(|job| &job["payload"]["n"])
         .collect();
     assert_eq!(payloads, [&json!(2), &json!(1), &json!(0)], "newest first");
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn stats_print_counts_by_type_and_the_oldest_waiting_job(pool: PgPool) {
+    let api = TestApi::start(pool, &[]).await;
+    let id = submitted(&api).await.to_string();
+
+    let stats = jobs(&api, &["stats"]).await.ok();
+    let lines: Vec<&str> = stats.stdout.lines().collect();
+    assert!(lines[0].starts_with("TYPE "), "{stats:?}");
+    let all: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(all, ["(all)", "1", "0", "0", "0", "0"], "{stats:?}");
+    assert!(lines[2].starts_with("noop "), "{stats:?}");
+    assert!(stats.stdout.contains(&id), "the oldest pending: {stats:?}");
+    assert!(stats.stdout.contains("0 completed, 0 failed"), "{stats:?}");
+
+    let json = jobs(&api, &["stats", "--json"]).await.ok().json();
+    assert_eq!(json["by_status"]["pending"], 1);
+    assert_eq!(json["by_type"][0]["type"], "noop");
+    assert_eq!(json["per_minute"].as_array().map(Vec::len), Some(60));
+    assert_eq!(json["oldest_pending"]["id"], id.as_str());
 }

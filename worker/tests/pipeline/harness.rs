@@ -45,6 +45,8 @@ pub struct Stack {
     database_url: String,
     /// Extra environment of the worker, over the defaults set in `start_worker`.
     worker_env: Vec<(String, String)>,
+    /// Stops the API; `None` once stopped.
+    api_stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// A port nothing listens on now, for a server started later.
@@ -108,7 +110,13 @@ impl Stack {
         .expect("API settings");
         let app = build(&args.settings).await.expect("API starts");
         let api = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let (api_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async move {
+            // Dropped with the stack: the API then runs on until the test ends.
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }));
         let api_key = create_key(&pool, "acme").await.expect("key").key;
         Stack {
             api,
@@ -123,6 +131,14 @@ impl Stack {
             other_workers: Vec::new(),
             database_url,
             worker_env: Vec::new(),
+            api_stop: Some(api_stop),
+        }
+    }
+
+    /// Stops the API (its port then refuses connections), as in an outage.
+    pub fn stop_api(&mut self) {
+        if let Some(stop) = self.api_stop.take() {
+            let _ = stop.send(());
         }
     }
 

@@ -3,10 +3,12 @@
 //! PostgreSQL, and an HTTP target the `http` jobs call.
 
 mod balancer;
+mod browser;
 mod callbacks;
 mod cancellation;
 mod chaos;
 mod concurrency;
+mod dashboard;
 mod delivery;
 mod failures;
 mod harness;
