@@ -242,7 +242,10 @@ mod tests {
             lines[0]["logging.googleapis.com/trace"],
             "projects/p/traces/4bf92f3577b34da6a3ce929d0e0e4736"
         );
-        assert_ne!(lines[0]["logging.googleapis.com/spanId"], "00f067aa0ba902b7");
+        assert_ne!(
+            lines[0]["logging.googleapis.com/spanId"],
+            "00f067aa0ba902b7"
+        );
     }
 
     #[test]

@@ -232,12 +232,12 @@ fn encode(
     trace: HashMap<String, String>,
 ) -> Result<Message, serde_json::Error> {
     let data = serde_json::to_vec(message)?;
-    Ok(Message::new().set_data(data).set_attributes(
-        trace.into_iter().chain([
+    Ok(Message::new()
+        .set_data(data)
+        .set_attributes(trace.into_iter().chain([
             ("job_id".to_owned(), message.job_id.to_string()),
             ("type".to_owned(), message.job_type.clone()),
-        ]),
-    ))
+        ])))
 }
 
 /// Marks published jobs in batches, so confirming costs a statement per batch, not per job.

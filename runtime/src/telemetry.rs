@@ -14,7 +14,9 @@ use crate::settings::{LogFormat, TraceSettings};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
 use std::time::Duration;
 use thiserror::Error;
 use tracing_subscriber::layer::SubscriberExt;

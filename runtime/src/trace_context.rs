@@ -14,7 +14,9 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use std::collections::HashMap;
 use std::time::Duration;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
-use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, OnResponse, TraceLayer};
+use tower_http::trace::{
+    DefaultOnFailure, DefaultOnRequest, DefaultOnResponse, OnResponse, TraceLayer,
+};
 use tracing::field::Empty;
 use tracing::{Level, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
