@@ -37,7 +37,7 @@ resource "google_service_account" "cloudbuild" {
 }
 
 locals {
-  # Accounts whose code talks to Cloud SQL and writes logs and metrics.
+  # Accounts whose code talks to Cloud SQL and writes logs, metrics and traces.
   database_users = {
     api     = google_service_account.api.member
     worker  = google_service_account.worker.member
@@ -49,6 +49,7 @@ locals {
       "roles/cloudsql.client",         # connect through the Cloud SQL connector (instance-level grants do not exist)
       "roles/logging.logWriter",       # JSON logs to Cloud Logging
       "roles/monitoring.metricWriter", # metrics
+      "roles/cloudtrace.agent",        # traces, when OTEL_EXPORTER_OTLP_ENDPOINT names the Telemetry API
     ]) : "${pair[0]} ${pair[1]}" => { member = local.database_users[pair[0]], role = pair[1] }
   }
 }

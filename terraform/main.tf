@@ -36,6 +36,7 @@ resource "google_project_service" "enabled" {
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    "cloudtrace.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
     "logging.googleapis.com",
@@ -45,6 +46,7 @@ resource "google_project_service" "enabled" {
     "secretmanager.googleapis.com",
     "sqladmin.googleapis.com",
     "sts.googleapis.com",
+    "telemetry.googleapis.com",
   ])
 
   project = var.project_id
@@ -110,13 +112,18 @@ module "api" {
   command               = ["api"]
   args                  = ["serve"]
   service_account_email = google_service_account.api.email
-  env                   = merge(local.common_env, { TENANT_RATE_LIMIT = tostring(var.tenant_rate_limit) })
-  cloudsql_instances    = [google_sql_database_instance.jobs.connection_name]
-  min_instances         = var.api_min_instances
-  max_instances         = var.api_max_instances
-  concurrency           = 80
-  timeout_seconds       = 60
-  labels                = var.labels
+  env = merge(
+    local.common_env,
+    { TENANT_RATE_LIMIT = tostring(var.tenant_rate_limit) },
+    # Traces (docs/DEPLOY.md, "Traces"); unset exports none.
+    var.otel_exporter_otlp_endpoint == "" ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT = var.otel_exporter_otlp_endpoint },
+  )
+  cloudsql_instances = [google_sql_database_instance.jobs.connection_name]
+  min_instances      = var.api_min_instances
+  max_instances      = var.api_max_instances
+  concurrency        = 80
+  timeout_seconds    = 60
+  labels             = var.labels
   secret_env = {
     DATABASE_URL         = local.database_url_secret
     JOB_TYPE_SECRETS_KEY = local.job_type_secrets_key_secret
@@ -148,6 +155,7 @@ module "worker" {
       PUSH_SERVICE_ACCOUNT = google_service_account.push.email
     },
     var.email_from == "" ? {} : { EMAIL_FROM = var.email_from },
+    var.otel_exporter_otlp_endpoint == "" ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT = var.otel_exporter_otlp_endpoint },
   )
   secret_env = merge(
     {

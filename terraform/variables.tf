@@ -124,6 +124,12 @@ variable "email_from" {
   default     = ""
 }
 
+variable "otel_exporter_otlp_endpoint" {
+  description = "OTEL_EXPORTER_OTLP_ENDPOINT of both services: https://telemetry.googleapis.com for Cloud Trace, or a collector's URL; empty exports no traces."
+  type        = string
+  default     = ""
+}
+
 variable "smtp_url_secret_id" {
   description = "Existing Secret Manager secret holding SMTP_URL (an smtp:// URL with credentials); empty keeps mail in the log."
   type        = string

@@ -63,11 +63,12 @@ enum Keys {
 /// Runs `api` with `args` (the first is the program name); see
 /// [`jobs_runtime::cli::parse`] for how the command line is read.
 pub async fn run(args: Vec<OsString>) -> anyhow::Result<()> {
-    let cli: Cli = jobs_runtime::cli::parse(args, |cli: &Cli| &cli.settings.server.log)?;
+    let (cli, telemetry): (Cli, _) =
+        jobs_runtime::cli::parse_server(args, "jobs-api", |cli: &Cli| &cli.settings.server)?;
     let pool = || cli.settings.server.database.pool();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            jobs_runtime::cli::serve(build(&cli.settings).await?, "jobs API").await?;
+            jobs_runtime::cli::serve(build(&cli.settings).await?, "jobs API", telemetry).await?;
         }
         Command::Keys(Keys::Create { tenant }) | Command::CreateKey { tenant } => {
             create_key(&pool(), &tenant).await?;

@@ -10,6 +10,9 @@ use crate::settings::HandlerSettings;
 use async_trait::async_trait;
 use jobs_domain::Job;
 use jobs_domain::submission::schema::{NO_NUL_PATTERN, nullable, text};
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry_http::HeaderInjector;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, redirect};
 use serde::de::Error as _;
@@ -20,6 +23,8 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
+use tracing::{Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use url::Url;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema};
 use utoipa::openapi::{RefOr, Type};
@@ -228,7 +233,8 @@ impl JobType for Http {
         }
         let method = Method::from_bytes(payload.method.as_bytes())
             .map_err(|_| HandlerError::Permanent("method: not an HTTP method".to_owned()))?;
-        let headers = sensitive_headers(&payload.headers)?;
+        let mut headers = sensitive_headers(&payload.headers)?;
+        let span = outbound_span(&method, &payload.url, &mut headers);
         let timeout_seconds = match payload.timeout_seconds {
             Some(seconds) => u64::from(seconds),
             None => u64::try_from(job.timeout_seconds).unwrap_or(1),
@@ -246,7 +252,7 @@ impl JobType for Http {
         }
         // A cancel drops the request: its connection is closed.
         let response = tokio::select! {
-            sent = request.send() => sent.map_err(|err| failure(&err, timeout))?,
+            sent = request.send().instrument(span) => sent.map_err(|err| failure(&err, timeout))?,
             () = cancel.cancelled() => return Err(HandlerError::Cancelled),
         };
         let status = response.status();
@@ -275,6 +281,22 @@ pub(crate) fn sensitive_headers(
         headers.append(header_name, header_value);
     }
     Ok(headers)
+}
+
+/// The span of one outbound request. Its trace context goes in the request's
+/// `traceparent` (and `tracestate`) header, over a configured one, so the
+/// server's spans continue the job's trace.
+pub(crate) fn outbound_span(method: &Method, url: &Url, headers: &mut HeaderMap) -> Span {
+    let span = tracing::info_span!(
+        "outbound request",
+        otel.name = %method,
+        otel.kind = "client",
+        http.request.method = %method,
+        // Only the host: paths and queries often carry tokens.
+        server.address = url.host_str().unwrap_or_default(),
+    );
+    TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
+    span
 }
 
 /// How a non-2xx status ends the attempt.

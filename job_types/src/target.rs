@@ -10,7 +10,9 @@
 //! - the configured headers, which may not set any of those, nor `authorization`
 //!   when the auth is `oidc`;
 //! - `Authorization: Bearer <Google-signed ID token>` with `oidc` auth, or
-//!   `Jobs-Signature` (see [`crate::signature`]) with `hmac` auth.
+//!   `Jobs-Signature` (see [`crate::signature`]) with `hmac` auth;
+//! - `traceparent` (W3C trace context) naming the job's trace, when the
+//!   worker traces, over a configured one.
 //!
 //! 2xx succeeds (a JSON body up to [`RESULT_BODY_LIMIT`] is the result; any
 //! other body leaves a note); 408, 429, 5xx, timeouts and connection errors
@@ -20,7 +22,7 @@
 
 use crate::http::{
     CONNECT_TIMEOUT, METHODS, RESULT_BODY_LIMIT, failure, is_header_name, is_header_value_byte,
-    read_prefix_bytes, sensitive_headers, status_error, url_as_written,
+    outbound_span, read_prefix_bytes, sensitive_headers, status_error, url_as_written,
 };
 use crate::http_guard::{PublicOnlyResolver, check_literal_host};
 use crate::id_token::IdTokenSource;
@@ -39,6 +41,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
+use tracing::Instrument;
 use url::Url;
 
 /// The job's id.
@@ -308,6 +311,7 @@ impl TargetCaller {
         }
         // Only the host is logged: paths and queries often carry tokens.
         tracing::debug!(method = %method, host = spec.url.host_str().unwrap_or_default(), "calling the target");
+        let span = outbound_span(&method, &spec.url, &mut headers);
         let remaining = deadline.saturating_duration_since(Instant::now());
         let response = self
             .client
@@ -316,6 +320,7 @@ impl TargetCaller {
             .body(body)
             .timeout(remaining)
             .send()
+            .instrument(span)
             .await
             .map_err(|err| failure(&err, limit))?;
         let status = response.status();

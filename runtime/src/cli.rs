@@ -4,7 +4,8 @@
 //! them and exits 1.
 
 use crate::server::Server;
-use crate::settings::LogSettings;
+use crate::settings::{LogSettings, ServerSettings};
+use crate::telemetry::{Telemetry, Traces};
 use crate::{shutdown, telemetry};
 use anyhow::Context;
 use clap::Parser;
@@ -22,14 +23,41 @@ where
     T: Into<OsString> + Clone,
 {
     let cli = C::parse_from(args);
-    telemetry::init(log(&cli).format).context("installing the log subscriber")?;
+    // Without traces there are no spans to export at exit.
+    let _logs_only = install(log(&cli), None)?;
     Ok(cli)
 }
 
-/// Serves `server` until SIGTERM or Ctrl-C, then drains it.
-pub async fn serve(server: Server, what: &str) -> anyhow::Result<()> {
+/// As [`parse`], for a server: logs and traces as its settings (`server`)
+/// ask, its spans named `service` (`jobs-api`) unless `OTEL_SERVICE_NAME`
+/// names them. Needs a tokio runtime; give the [`Telemetry`] to [`serve`].
+pub fn parse_server<C, I, T>(
+    args: I,
+    service: &str,
+    server: impl FnOnce(&C) -> &ServerSettings,
+) -> anyhow::Result<(C, Telemetry)>
+where
+    C: Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = C::parse_from(args);
+    let settings = server(&cli);
+    let telemetry = install(&settings.log, Some(settings.traces(service)))?;
+    Ok((cli, telemetry))
+}
+
+fn install(log: &LogSettings, traces: Option<Traces<'_>>) -> anyhow::Result<Telemetry> {
+    telemetry::init(log.format, traces).context("setting up logs and traces")
+}
+
+/// Serves `server` until SIGTERM or Ctrl-C, then drains it and, last,
+/// exports the spans `telemetry` still holds.
+pub async fn serve(server: Server, what: &str, telemetry: Telemetry) -> anyhow::Result<()> {
     tracing::info!(port = server.port(), "{what} listening");
-    server.run_until_stopped(shutdown::signal()).await?;
+    let served = server.run_until_stopped(shutdown::signal()).await;
+    telemetry.shutdown().await;
+    served?;
     Ok(())
 }
 

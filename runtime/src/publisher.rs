@@ -4,19 +4,26 @@
 //! the publish and marks the job `published_at`. A job whose publish failed
 //! keeps `published_at` null, and the reconciler publishes it again, so no
 //! publish failure ever loses a job.
+//!
+//! A hand-off is a `publish` span, child of the caller's (a submit's), whose
+//! trace context the message carries in its attributes (`traceparent`), so
+//! the job's deliveries continue the submit's trace.
 
 use crate::metrics::Metrics;
 use crate::settings::PubSubSettings;
+use crate::trace_context;
 use chrono::{DateTime, Utc};
 use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_pubsub::client::Publisher;
 use google_cloud_pubsub::model::Message;
 use jobs_domain::{Job, JobId, JobMessage, JobStore};
+use std::collections::HashMap;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
+use tracing::{Instrument, Span};
 
 /// How long one publish keeps retrying before the reconciler takes over.
 const PUBLISH_RETRY_LIMIT: Duration = Duration::from_secs(30);
@@ -89,7 +96,8 @@ impl JobPublisher {
     /// completion callback.
     pub fn hand_off_message(&self, message: &JobMessage, version: DateTime<Utc>) {
         let id = message.job_id;
-        let message = match encode(message) {
+        let span = publish_span(1);
+        let message = match encode(message, trace_context::message_attributes(&span)) {
             Ok(message) => message,
             Err(err) => {
                 tracing::error!(job_id = %id, error = %err, "cannot encode job message; the reconciler will retry");
@@ -99,16 +107,20 @@ impl JobPublisher {
         let publish = self.publisher.publish(message);
         let confirmed = self.confirmed.clone();
         let metrics = self.metrics.clone();
-        self.in_flight
-            .spawn(async move { settle(publish, id, version, &confirmed, &metrics).await });
+        self.in_flight.spawn(
+            async move { settle(publish, id, version, &confirmed, &metrics).await }
+                .instrument(span),
+        );
     }
 
     /// Starts publishing every job in one background task and returns at
     /// once; their confirmations are recorded like [`JobPublisher::hand_off`]'s.
     pub fn hand_off_all(&self, jobs: &[Job]) {
+        let span = publish_span(jobs.len());
+        let attributes = trace_context::message_attributes(&span);
         let publishes: Vec<_> = jobs
             .iter()
-            .filter_map(|job| match message_for(job) {
+            .filter_map(|job| match encode(&JobMessage::from(job), attributes.clone()) {
                 Ok(message) => Some((job.id, job.updated_at, self.publisher.publish(message))),
                 Err(err) => {
                     tracing::error!(job_id = %job.id, error = %err, "cannot encode job message; the reconciler will retry");
@@ -121,19 +133,24 @@ impl JobPublisher {
         }
         let confirmed = self.confirmed.clone();
         let metrics = self.metrics.clone();
-        self.in_flight.spawn(async move {
-            for (id, version, publish) in publishes {
-                settle(publish, id, version, &confirmed, &metrics).await;
+        self.in_flight.spawn(
+            async move {
+                for (id, version, publish) in publishes {
+                    settle(publish, id, version, &confirmed, &metrics).await;
+                }
             }
-        });
+            .instrument(span),
+        );
     }
 
     /// Publishes every message and waits; returns the ids Pub/Sub accepted.
+    /// The messages carry the caller's trace, if it has one.
     pub async fn publish_all(&self, messages: &[JobMessage]) -> Vec<JobId> {
+        let attributes = trace_context::message_attributes(&Span::current());
         let pending: Vec<_> = messages
             .iter()
             .filter_map(|message| {
-                let encoded = encode(message)
+                let encoded = encode(message, attributes.clone())
                     .map_err(|err| tracing::error!(job_id = %message.job_id, error = %err, "cannot encode job message"))
                     .ok()?;
                 Some((message.job_id, self.publisher.publish(encoded)))
@@ -198,16 +215,29 @@ enum Confirmation {
     Barrier(oneshot::Sender<()>),
 }
 
-fn message_for(job: &Job) -> Result<Message, serde_json::Error> {
-    encode(&JobMessage::from(job))
+/// The span of a hand-off of `jobs` messages, until Pub/Sub answers.
+fn publish_span(jobs: usize) -> Span {
+    tracing::info_span!(
+        "publish",
+        otel.name = "publish jobs",
+        otel.kind = "producer",
+        messaging.system = "gcp_pubsub",
+        messaging.batch.message_count = jobs,
+    )
 }
 
-fn encode(message: &JobMessage) -> Result<Message, serde_json::Error> {
+/// The message of `message`, with `trace` (a trace context) among its attributes.
+fn encode(
+    message: &JobMessage,
+    trace: HashMap<String, String>,
+) -> Result<Message, serde_json::Error> {
     let data = serde_json::to_vec(message)?;
-    Ok(Message::new().set_data(data).set_attributes([
-        ("job_id", message.job_id.to_string()),
-        ("type", message.job_type.clone()),
-    ]))
+    Ok(Message::new()
+        .set_data(data)
+        .set_attributes(trace.into_iter().chain([
+            ("job_id".to_owned(), message.job_id.to_string()),
+            ("type".to_owned(), message.job_type.clone()),
+        ])))
 }
 
 /// Marks published jobs in batches, so confirming costs a statement per batch, not per job.

@@ -17,6 +17,7 @@ struct Cli {
 /// Runs `worker` with `args` (the first is the program name); see
 /// [`jobs_runtime::cli::parse`] for how the command line is read.
 pub async fn run(args: Vec<OsString>) -> anyhow::Result<()> {
-    let cli: Cli = jobs_runtime::cli::parse(args, |cli: &Cli| &cli.settings.server.log)?;
-    jobs_runtime::cli::serve(build(&cli.settings).await?, "jobs worker").await
+    let (cli, telemetry): (Cli, _) =
+        jobs_runtime::cli::parse_server(args, "jobs-worker", |cli: &Cli| &cli.settings.server)?;
+    jobs_runtime::cli::serve(build(&cli.settings).await?, "jobs worker", telemetry).await
 }

@@ -17,6 +17,7 @@ use jobs_domain::{
     Claim, Job, JobMessage, JobStatus, Outcome, Recorded, RetryStrategy, StoreError,
 };
 use jobs_job_types::{DefinedHandler, DefinedType, HandlerError, Runner, TargetAuth};
+use jobs_runtime::trace_context;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,7 +48,10 @@ pub async fn push(state: &AppState, body: &[u8]) -> Answer {
         job_id = Empty,
         job_type = Empty,
         attempt = Empty,
+        otel.kind = "consumer",
     );
+    // The delivery continues the trace of the submit that published the message.
+    trace_context::continue_from_message(&span, envelope.message.attributes.as_ref());
     async move {
         match envelope.job_message() {
             Ok(message) => {
@@ -81,7 +85,9 @@ pub async fn dead_letter(state: &AppState, body: &[u8]) -> Answer {
         message_id = %envelope.message.message_id,
         deliveries,
         job_id = Empty,
+        otel.kind = "consumer",
     );
+    trace_context::continue_from_message(&span, envelope.message.attributes.as_ref());
     async move {
         let message = match envelope.job_message() {
             Ok(message) => message,

@@ -19,8 +19,6 @@ use axum::{Json, Router};
 use jobs_domain::SubmissionLimits;
 use jobs_domain::schedule::schedule_schemas;
 use jobs_domain::submission::submission_schemas;
-use tower_http::trace::{DefaultOnFailure, TraceLayer};
-use tracing::Level;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -167,7 +165,6 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.max_body_bytes as usize))
         .layer(from_fn(jobs_problem::log_errors))
-        // 5xx are logged by `log_errors`, once; the trace layer would log each at ERROR.
-        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
+        .layer(jobs_runtime::trace_context::http_layer())
         .with_state(state)
 }

@@ -8,6 +8,7 @@ mod job_limits;
 mod listen;
 mod log;
 mod pubsub;
+mod trace;
 
 pub use database::DatabaseSettings;
 pub use group_commit::GroupCommitSettings;
@@ -15,11 +16,13 @@ pub use job_limits::JobLimits;
 pub use listen::ListenSettings;
 pub use log::{LogFormat, LogSettings};
 pub use pubsub::PubSubSettings;
+pub use trace::TraceSettings;
 
+use crate::telemetry::Traces;
 use clap::Args;
 use std::time::Duration;
 
-/// What every server needs: where it listens, its database, logs, Pub/Sub and
+/// What every server needs: where it listens, its database, logs, traces, Pub/Sub and
 /// the bounds of every job. Each server's settings flatten it once.
 #[derive(Debug, Clone, Args)]
 pub struct ServerSettings {
@@ -35,6 +38,9 @@ pub struct ServerSettings {
     /// Log settings.
     #[command(flatten)]
     pub log: LogSettings,
+    /// Where traces are exported.
+    #[command(flatten)]
+    pub trace: TraceSettings,
     /// Where job messages are published.
     #[command(flatten)]
     pub pubsub: PubSubSettings,
@@ -42,6 +48,18 @@ pub struct ServerSettings {
     /// the worker cuts runs at the longest timeout.
     #[command(flatten)]
     pub job_limits: JobLimits,
+}
+
+impl ServerSettings {
+    /// What the server's spans are, `service` (`jobs-api`) naming them
+    /// unless `OTEL_SERVICE_NAME` does.
+    pub fn traces<'a>(&'a self, service: &'a str) -> Traces<'a> {
+        Traces {
+            settings: &self.trace,
+            service,
+            project: &self.pubsub.project,
+        }
+    }
 }
 
 /// A setting that is valid alone but not with the others; start-up stops

@@ -11,8 +11,6 @@ use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn;
-use tower_http::trace::{DefaultOnFailure, TraceLayer};
-use tracing::Level;
 
 /// The whole application, ready to serve.
 pub fn app(state: AppState) -> Router {
@@ -25,9 +23,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { WorkerError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.max_body_bytes as usize))
         .layer(from_fn(jobs_problem::log_errors))
-        // A nack is a 409 or 503 by design, and the delivery code has already
-        // said why; at the default ERROR level every retry would look like an outage.
-        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
+        .layer(jobs_runtime::trace_context::http_layer())
         .with_state(state)
 }
 

@@ -1,7 +1,7 @@
 //! An HTTP server that `http` jobs call, with a behaviour per path and a hit count per path.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{any, post};
 use axum::{Json, Router};
 use serde_json::Value;
@@ -15,6 +15,8 @@ pub struct Target {
     hits: Arc<Mutex<HashMap<String, u32>>>,
     /// `/overlap` calls per account.
     runs: Arc<Mutex<HashMap<String, Runs>>>,
+    /// The `traceparent` header of the last request to each path that had one.
+    traceparents: Arc<Mutex<HashMap<String, String>>>,
     pub url: String,
 }
 
@@ -48,6 +50,7 @@ impl Target {
         let target = Target {
             hits: Arc::default(),
             runs: Arc::default(),
+            traceparents: Arc::default(),
             url,
         };
         let app = Router::new()
@@ -74,6 +77,15 @@ impl Target {
             .get(path)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The `traceparent` of the last request to `path` that sent one.
+    pub fn traceparent(&self, path: &str) -> Option<String> {
+        self.traceparents
+            .lock()
+            .expect("traceparents lock")
+            .get(path)
+            .cloned()
     }
 
     /// Lets `/gate/{key}` succeed from now on.
@@ -108,8 +120,17 @@ impl Target {
 async fn hit(
     State(target): State<Target>,
     Path((kind, key)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> StatusCode {
-    target.count(format!("/{kind}/{key}"));
+    let path = format!("/{kind}/{key}");
+    if let Some(traceparent) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+        target
+            .traceparents
+            .lock()
+            .expect("traceparents lock")
+            .insert(path.clone(), traceparent.to_owned());
+    }
+    target.count(path);
     match kind.as_str() {
         "ok" => StatusCode::OK,
         "fail" => StatusCode::INTERNAL_SERVER_ERROR,
