@@ -140,12 +140,12 @@ mod tests {
         }
     }
 
+    /// The batches a test batcher wrote, in order.
+    type Written = Arc<Mutex<Vec<Vec<u32>>>>;
+
     /// A batcher that doubles each item and records the batches it wrote,
     /// holding each write until `release` has a permit.
-    fn doubling(
-        config: GroupCommit,
-        release: Arc<Semaphore>,
-    ) -> (Batcher<u32, u32>, Arc<Mutex<Vec<Vec<u32>>>>) {
+    fn doubling(config: GroupCommit, release: Arc<Semaphore>) -> (Batcher<u32, u32>, Written) {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let seen = batches.clone();
         let batcher = Batcher::start(config, move |items: Vec<u32>| {

@@ -250,9 +250,13 @@ pub struct JobStore {
 #[derive(Clone)]
 struct Grouped {
     inserts: Batcher<(TenantId, NewJob), Result<Submitted, StoreError>>,
-    claims: Batcher<(JobId, Duration), Result<Option<(bool, Read)>, StoreError>>,
+    claims: Batcher<(JobId, Duration), Result<Option<Found>, StoreError>>,
     writes: Batcher<Change, Result<Option<Job>, StoreError>>,
 }
+
+/// What a claim statement found of one job: whether the claim won, and the
+/// job as read.
+type Found = (bool, Read);
 
 /// One decided transition to write: the job's id, the tenant it must belong
 /// to (`None`: any), and the `updated_at` it must still have (`None`: any).
