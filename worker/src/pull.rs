@@ -20,6 +20,7 @@ use google_cloud_pubsub::model::Message;
 use google_cloud_pubsub::subscriber::handler::Handler;
 use google_cloud_pubsub::subscriber::{MessageStream, ShutdownBehavior};
 use jobs_runtime::server::Stopping;
+use jobs_runtime::trace_context;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -197,6 +198,8 @@ async fn answer(
         job_type = Empty,
         attempt = Empty,
     );
+    // A pulled job continues its submit's trace, as a pushed one does.
+    trace_context::continue_from_message(&span, Some(&message.attributes));
     async move {
         let answer = match job_message(&message.data, |name| {
             message.attributes.get(name).map(String::as_str)

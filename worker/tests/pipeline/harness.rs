@@ -152,6 +152,14 @@ impl Stack {
     /// pushed to it as in push mode.
     pub async fn start_pulling(pool: PgPool) -> Stack {
         let mut stack = Stack::without_emulator(pool).await;
+        stack.start_pulling_worker().await;
+        stack
+    }
+
+    /// Starts the emulator with the pull topology and the worker in pull
+    /// mode, for a stack made by [`Stack::without_emulator`].
+    pub async fn start_pulling_worker(&mut self) {
+        let stack = self;
         stack.start_pull_emulator().await;
         stack.set_worker_env("WORKER_MODE", "pull");
         stack.set_worker_env("PUBSUB_PULL_SUBSCRIPTION", PULL_SUBSCRIPTION);
@@ -159,7 +167,6 @@ impl Stack {
         stack.set_worker_env("PULL_ACK_DEADLINE_SECONDS", "10");
         stack.set_worker_env("PULL_CONCURRENCY", "32");
         stack.start_worker().await;
-        stack
     }
 
     /// Starts the emulator with the pull topology: the jobs topic's pull

@@ -9,8 +9,14 @@ use jobs_runtime::telemetry::{self, Telemetry, Traces};
 use sqlx::PgPool;
 use std::time::Duration;
 
+/// How the traced stack's worker receives its jobs.
+enum Mode {
+    Push,
+    Pull,
+}
+
 /// The stack with both processes exporting to `receiver`, every 100 ms.
-async fn traced_stack(pool: PgPool, receiver: &Receiver) -> (Stack, Telemetry) {
+async fn traced_stack(pool: PgPool, receiver: &Receiver, mode: Mode) -> (Stack, Telemetry) {
     // The API runs in this process (its own per test under nextest).
     let settings = TraceSettings {
         endpoint: Some(receiver.url.parse().expect("receiver URL")),
@@ -31,8 +37,13 @@ async fn traced_stack(pool: PgPool, receiver: &Receiver) -> (Stack, Telemetry) {
     stack.set_worker_env("OTEL_BSP_SCHEDULE_DELAY", "100");
     // Spans below RUST_LOG's level are not traced; the harness's default is `warn`.
     stack.set_worker_env("RUST_LOG", "info");
-    stack.start_emulator().await;
-    stack.start_worker().await;
+    match mode {
+        Mode::Push => {
+            stack.start_emulator().await;
+            stack.start_worker().await;
+        }
+        Mode::Pull => stack.start_pulling_worker().await,
+    }
     (stack, telemetry)
 }
 
@@ -48,7 +59,7 @@ fn delivery_of<'a>(spans: &'a [ReceivedSpan], id: &str) -> Option<&'a ReceivedSp
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn a_jobs_trace_runs_from_its_submit_through_its_delivery_to_its_target(pool: PgPool) {
     let receiver = Receiver::start().await;
-    let (stack, telemetry) = traced_stack(pool, &receiver).await;
+    let (stack, telemetry) = traced_stack(pool, &receiver, Mode::Push).await;
     let id = stack.submit(&stack.target.job("/ok/traced")).await;
     assert_eq!(stack.finished(&id).await["status"], "completed");
 
@@ -105,7 +116,7 @@ async fn a_jobs_trace_runs_from_its_submit_through_its_delivery_to_its_target(po
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn a_submit_with_a_traceparent_continues_the_callers_trace_into_the_worker(pool: PgPool) {
     let receiver = Receiver::start().await;
-    let (stack, telemetry) = traced_stack(pool, &receiver).await;
+    let (stack, telemetry) = traced_stack(pool, &receiver, Mode::Push).await;
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
     let response = stack
@@ -139,5 +150,32 @@ async fn a_submit_with_a_traceparent_continues_the_callers_trace_into_the_worker
         })
         .await;
     assert_eq!(delivery.trace_id, caller_trace);
+    telemetry.shutdown().await;
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_pulled_jobs_delivery_continues_its_submits_trace(pool: PgPool) {
+    let receiver = Receiver::start().await;
+    let (stack, telemetry) = traced_stack(pool, &receiver, Mode::Pull).await;
+    let id = stack.submit(&stack.target.job("/ok/pulled")).await;
+    assert_eq!(stack.finished(&id).await["status"], "completed");
+
+    let submit = receiver
+        .wait_for("the API's submit span", |spans| {
+            spans
+                .iter()
+                .find(|span| span.service == "jobs-api" && span.name == "POST /v1/jobs")
+                .cloned()
+        })
+        .await;
+    let delivery = receiver
+        .wait_for("the pulling worker's delivery span", |spans| {
+            delivery_of(spans, &id).cloned()
+        })
+        .await;
+    assert_eq!(
+        delivery.trace_id, submit.trace_id,
+        "one trace: {submit:?} {delivery:?}"
+    );
     telemetry.shutdown().await;
 }
