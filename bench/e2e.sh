@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# End to end: JOBS noop jobs submitted over HTTP (POST /v1/jobs, CONNECTIONS
-# concurrent clients) while the worker runs them, from the first submit to
-# the last completion, against pgbench's insert + claim + complete lifecycle
+# End to end: noop jobs submitted over HTTP for SUBMIT_SECONDS (POST /v1/jobs,
+# CONNECTIONS concurrent clients) while the worker runs them, all of them
+# timed from the first submit to the last completion, against pgbench's insert + claim + complete lifecycle
 # (three autocommit statements per job, 32 clients) on the same PostgreSQL
 # in the same run.
 #
-#   bench/e2e.sh                        # release build, push mode, 20,000 jobs
+#   bench/e2e.sh                        # release build, push mode, 10 s of submits
 #   WORKER_MODE=pull bench/e2e.sh       # the worker pulls (streaming pull)
-#   JOBS=5000 CONNECTIONS=32 bench/e2e.sh
+#   SUBMIT_SECONDS=30 CONNECTIONS=32 bench/e2e.sh
 #   JOBS_BIN=path/to/jobs bench/e2e.sh  # an already built release binary
 #
 # Needs wrk, curl, psql and pgbench (Debian: wrk, curl, postgresql-client).
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
 
-jobs=${JOBS:-20000}
+submit_seconds=${SUBMIT_SECONDS:-10}
 connections=${CONNECTIONS:-64}
 mode=${WORKER_MODE:-push}
 reference_seconds=${REFERENCE_SECONDS:-20}
@@ -41,22 +41,22 @@ api="http://127.0.0.1:$api_port"
 
 case "$mode" in
   push) subscription="jobs-worker=jobs@$worker_url/pubsub/push,ack-deadline=600" ;;
-  pull) subscription="jobs-worker=jobs,ack-deadline=600" ;;
+  pull) subscription="jobs-worker-pull=jobs,ack-deadline=600" ;;
   *) echo "e2e.sh: WORKER_MODE must be push or pull, not $mode" >&2; exit 2 ;;
 esac
 start emulator "$JOBS_BIN" pubsub-emulator --host 127.0.0.1 --port "$emulator_port" \
   --project local-project --push-concurrency "$push_concurrency" --subscription "$subscription"
 ready "http://$PUBSUB_EMULATOR_HOST/stats"
-WORKER_MODE=$mode PUBSUB_PULL_SUBSCRIPTION=jobs-worker HOST=127.0.0.1 PORT=$worker_port \
+WORKER_MODE=$mode PUBSUB_PULL_SUBSCRIPTION=jobs-worker-pull HOST=127.0.0.1 PORT=$worker_port \
   start worker "$JOBS_BIN" worker
 ready "$worker_url/readyz"
 HOST=127.0.0.1 PORT=$api_port DATABASE_MAX_CONNECTIONS=$connections start api "$JOBS_BIN" api
 ready "$api/readyz"
 echo "idle RSS: api $(rss_mb "$api_pid") MB, worker $(rss_mb "$worker_pid") MB"
 
-echo "== $jobs noop jobs, $connections connections, worker in $mode mode"
-JOBS_PER_THREAD=$((jobs / 2)) wrk -t 2 -c "$connections" -d 10m --latency -s bench/e2e.lua "$api/v1/jobs" |
-  grep -E 'Requests/sec|non-202|Latency|99%'
+echo "== noop jobs submitted for ${submit_seconds}s, $connections connections, worker in $mode mode"
+wrk -t 2 -c "$connections" -d "${submit_seconds}s" -s bench/submit.lua "$api/v1/jobs" |
+  grep -E 'Requests/sec|non-202'
 for _ in $(seq 1 1200); do
   left=$(psql "$server/$db" -Atc "select count(*) from jobs where status <> 'completed'")
   [ "$left" = 0 ] && break
