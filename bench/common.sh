@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the benchmarks: the release binary, fresh databases, the
 # processes they start (all stopped, and the databases dropped, on exit), and
 # the pgbench references each benchmark prints its ratio to.
@@ -36,13 +37,13 @@ fresh_database() {
   DATABASE_URL="$server/$1" "$JOBS_BIN" migrate >/dev/null
 }
 
-# start NAME COMMAND...: runs COMMAND in the background, its output in $work/NAME.log.
+# start NAME COMMAND...: runs COMMAND in the background, its output in
+# $work/NAME.log; its pid is then ${children[-1]}.
 start() {
   local name=$1
   shift
   "$@" >"$work/$name.log" 2>&1 &
   children+=($!)
-  eval "${name}_pid=$!"
 }
 
 # ready URL: waits until URL answers 2xx, or fails with the logs' place.

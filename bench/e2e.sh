@@ -49,8 +49,10 @@ start emulator "$JOBS_BIN" pubsub-emulator --host 127.0.0.1 --port "$emulator_po
 ready "http://$PUBSUB_EMULATOR_HOST/stats"
 WORKER_MODE=$mode PUBSUB_PULL_SUBSCRIPTION=jobs-worker-pull HOST=127.0.0.1 PORT=$worker_port \
   start worker "$JOBS_BIN" worker
+worker_pid=${children[-1]}
 ready "$worker_url/readyz"
 HOST=127.0.0.1 PORT=$api_port DATABASE_MAX_CONNECTIONS=$connections start api "$JOBS_BIN" api
+api_pid=${children[-1]}
 ready "$api/readyz"
 echo "idle RSS: api $(rss_mb "$api_pid") MB, worker $(rss_mb "$worker_pid") MB"
 

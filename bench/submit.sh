@@ -32,6 +32,7 @@ ready "http://$PUBSUB_EMULATOR_HOST/stats"
 JOBS_API_KEY=$("$JOBS_BIN" api create-key --tenant bench)
 export JOBS_API_KEY
 HOST=127.0.0.1 PORT=$api_port DATABASE_MAX_CONNECTIONS=$connections start api "$JOBS_BIN" api
+api_pid=${children[-1]}
 ready "http://127.0.0.1:$api_port/readyz"
 echo "idle RSS: api $(rss_mb "$api_pid") MB"
 
