@@ -56,13 +56,16 @@ fn delivery_of<'a>(spans: &'a [ReceivedSpan], id: &str) -> Option<&'a ReceivedSp
     })
 }
 
-#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
-async fn a_jobs_trace_runs_from_its_submit_through_its_delivery_to_its_target(pool: PgPool) {
-    let receiver = Receiver::start().await;
-    let (stack, telemetry) = traced_stack(pool, &receiver, Mode::Push).await;
-    let id = stack.submit(&stack.target.job("/ok/traced")).await;
+/// Submits a job to the target's `path`, waits until it completed, and
+/// asserts the API's submit span and the worker's delivery span share one
+/// trace; returns the two spans.
+async fn completed_in_one_trace(
+    stack: &Stack,
+    receiver: &Receiver,
+    path: &str,
+) -> (ReceivedSpan, ReceivedSpan) {
+    let id = stack.submit(&stack.target.job(path)).await;
     assert_eq!(stack.finished(&id).await["status"], "completed");
-
     let submit = receiver
         .wait_for("the API's submit span", |spans| {
             spans
@@ -80,6 +83,14 @@ async fn a_jobs_trace_runs_from_its_submit_through_its_delivery_to_its_target(po
         delivery.trace_id, submit.trace_id,
         "one trace: {submit:?} {delivery:?}"
     );
+    (submit, delivery)
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_jobs_trace_runs_from_its_submit_through_its_delivery_to_its_target(pool: PgPool) {
+    let receiver = Receiver::start().await;
+    let (stack, telemetry) = traced_stack(pool, &receiver, Mode::Push).await;
+    let (submit, delivery) = completed_in_one_trace(&stack, &receiver, "/ok/traced").await;
     assert_eq!(submit.attributes["http.response.status_code"], "202");
 
     // submit -> publish (until Pub/Sub answers) -> delivery.
@@ -157,25 +168,6 @@ async fn a_submit_with_a_traceparent_continues_the_callers_trace_into_the_worker
 async fn a_pulled_jobs_delivery_continues_its_submits_trace(pool: PgPool) {
     let receiver = Receiver::start().await;
     let (stack, telemetry) = traced_stack(pool, &receiver, Mode::Pull).await;
-    let id = stack.submit(&stack.target.job("/ok/pulled")).await;
-    assert_eq!(stack.finished(&id).await["status"], "completed");
-
-    let submit = receiver
-        .wait_for("the API's submit span", |spans| {
-            spans
-                .iter()
-                .find(|span| span.service == "jobs-api" && span.name == "POST /v1/jobs")
-                .cloned()
-        })
-        .await;
-    let delivery = receiver
-        .wait_for("the pulling worker's delivery span", |spans| {
-            delivery_of(spans, &id).cloned()
-        })
-        .await;
-    assert_eq!(
-        delivery.trace_id, submit.trace_id,
-        "one trace: {submit:?} {delivery:?}"
-    );
+    completed_in_one_trace(&stack, &receiver, "/ok/pulled").await;
     telemetry.shutdown().await;
 }
