@@ -42,7 +42,7 @@ pub(crate) use job_columns;
 /// reads a job for one (the row is `jobs` or a CTE over it).
 macro_rules! decision_columns {
     () => {
-        "dead_letters, concurrency_key, deferrals, \
+        "dead_letters, dead_letter_message_id, concurrency_key, deferrals, \
          extract(epoch from now() - deferred_event_at)::float8 as since_deferred_event"
     };
 }
@@ -269,13 +269,16 @@ struct Grouped {
 type Found = (bool, Read);
 
 /// One decided transition to write: the job's id, the tenant it must belong
-/// to (`None`: any), and the `updated_at` it must still have (`None`: any).
+/// to (`None`: any), the `updated_at` it must still have (`None`: any), and
+/// for a dead-letter the Pub/Sub message id it counts (the job must not
+/// have counted it already).
 #[derive(Clone)]
 struct Change {
     id: JobId,
     tenant: Option<TenantId>,
     transition: Transition,
     version: Option<DateTime<Utc>>,
+    dead_letter_message: Option<String>,
 }
 
 /// The answers of a batch whose statement could not reach the database:
@@ -433,6 +436,8 @@ struct Read {
     lease_expired: bool,
     /// Dead-letters since an attempt last ran.
     dead_letters: i32,
+    /// The Pub/Sub message id of the last dead-letter counted.
+    dead_letter_message_id: Option<String>,
     /// The key value the job counts against, when its type had a concurrency limit at submit.
     concurrency_key: Option<String>,
     /// Deliveries that found the key at its limit since the job last ran.
@@ -453,6 +458,7 @@ impl Read {
             due: row.try_get("due")?,
             lease_expired: row.try_get("lease_expired")?,
             dead_letters: row.try_get("dead_letters")?,
+            dead_letter_message_id: row.try_get("dead_letter_message_id")?,
             concurrency_key: row.try_get("concurrency_key")?,
             deferrals: row.try_get("deferrals")?,
             since_deferred_event: row.try_get("since_deferred_event")?,
@@ -1065,23 +1071,44 @@ impl JobStore {
     /// already terminal is returned unchanged, and so is one whose lease is
     /// live: a delivery is still running it (the dead-letter came from "busy"
     /// nacks), and its outcome or its lease expiry decides.
+    ///
+    /// `message_id` is the dead-letter's Pub/Sub message id: a redelivery of
+    /// the dead-letter last counted (its answer was lost or came after the
+    /// ack deadline) returns the job unchanged instead of counting twice.
     pub async fn dead_letter(
         &self,
         id: JobId,
+        message_id: &str,
         detail: &str,
         policy: RequeuePolicy,
     ) -> Result<Job, StoreError> {
-        self.change(None, id, |read| {
+        for _ in 0..DECIDE_TRIES {
+            let read = self.read(None, id).await?.ok_or(StoreError::NotFound)?;
             let live_lease = read.job.status == JobStatus::Processing && !read.lease_expired;
-            (!read.job.status.is_terminal() && !live_lease).then(|| {
-                Cause::DeadLettered(DeadLetter {
-                    detail: detail.to_owned(),
-                    without_progress: read.dead_letters,
-                    policy,
-                })
-            })
-        })
-        .await
+            let counted = read.dead_letter_message_id.as_deref() == Some(message_id);
+            if read.job.status.is_terminal() || live_lease || counted {
+                return Ok(read.job);
+            }
+            let cause = Cause::DeadLettered(DeadLetter {
+                detail: detail.to_owned(),
+                without_progress: read.dead_letters,
+                policy,
+            });
+            let change = Change {
+                id,
+                tenant: None,
+                transition: Transition::decide(&read.job, read.dead_letters, cause)?,
+                version: None,
+                dead_letter_message: Some(message_id.to_owned()),
+            };
+            // Guarded by the message id too: a requeue leaves the job pending
+            // with its attempts, so a concurrent copy of this dead-letter
+            // would pass the state guard alone.
+            if let Some(job) = self.write_rows(&[change]).await?.remove(&id) {
+                return Ok(job);
+            }
+        }
+        Err(StoreError::Contended)
     }
 
     /// Tries to take the lease of a job for one delivery, in one statement;
@@ -1444,7 +1471,7 @@ impl JobStore {
     /// defaults' and every type's), so a pass that finds nothing expired
     /// reads nothing, however many finished jobs are kept.
     pub async fn delete_expired(&self, defaults: Retention, limit: u32) -> Result<u64, StoreError> {
-        let deleted = sqlx::query(
+        let deleted: i64 = sqlx::query_scalar(
             "with shortest as (
                 select least($1, $2, $3, min(least(
                            (definition -> 'retention' ->> 'completed_seconds')::float8,
@@ -1529,6 +1556,7 @@ impl JobStore {
             tenant,
             transition: transition.clone(),
             version,
+            dead_letter_message: None,
         };
         Ok(self.write_rows(&[change]).await?.remove(&job.id))
     }
@@ -1550,6 +1578,7 @@ impl JobStore {
             tenant: None,
             transition: transition.clone(),
             version: None,
+            dead_letter_message: None,
         };
         grouped
             .writes
@@ -1607,6 +1636,7 @@ impl JobStore {
                 tenant: Some(tenant),
                 transition: transition.clone(),
                 version: None,
+                dead_letter_message: None,
             })
             .collect();
         let mut saved: Vec<Job> = self.write_rows(&changes).await?.into_values().collect();
@@ -1655,6 +1685,10 @@ impl JobStore {
             .map(|c| c.transition.run_in.map(|delay| delay.as_secs_f64()))
             .collect();
         let deferrals: Vec<Option<i32>> = changes.iter().map(|c| c.transition.deferrals).collect();
+        let dead_letter_messages: Vec<Option<&str>> = changes
+            .iter()
+            .map(|c| c.dead_letter_message.as_deref())
+            .collect();
         // The limit keeps the plan a lookup by key (see `claim_found!`).
         let rows = sqlx::query(concat!(
             "with changes as (
@@ -1662,11 +1696,11 @@ impl JobStore {
                                      $6::text[], $7::int4[], $8::int4[], $9::jsonb[], $10::text[],
                                      $11::bool[], $12::bool[], $13::bool[], $14::text[], $15::text[],
                                      $16::text[], $17::float8[], $18::int4[], $19::int4[],
-                                     $20::bool[], $21::timestamptz[], $22::uuid[])
+                                     $20::bool[], $21::timestamptz[], $22::uuid[], $26::text[])
                     as c (id, tenant_id, from_status, from_attempts, from_max, to_status,
                           to_attempts, to_max, result, error, clear_error, finishes, republish,
                           event, detail, failure_reason, run_in, dead_letters, deferrals, recorded,
-                          version, callback_id)
+                          version, callback_id, dead_letter_message_id)
                 limit cardinality($1)
             ), locked as (
                 select jobs.id from jobs join changes on jobs.id = changes.id
@@ -1679,6 +1713,8 @@ impl JobStore {
                     failure_reason = c.failure_reason,
                     run_at = coalesce(now() + make_interval(secs => c.run_in), jobs.run_at),
                     dead_letters = c.dead_letters,
+                    dead_letter_message_id = coalesce(c.dead_letter_message_id,
+                                                      jobs.dead_letter_message_id),
                     deferrals = coalesce(c.deferrals, jobs.deferrals),
                     deferred_event_at = case when c.recorded and c.event = 'deferred' then now()
                                              else jobs.deferred_event_at end,
@@ -1695,6 +1731,8 @@ impl JobStore {
                   and jobs.status = c.from_status and jobs.attempts = c.from_attempts
                   and jobs.max_attempts = c.from_max
                   and (c.version is null or jobs.updated_at = c.version)
+                  and (c.dead_letter_message_id is null
+                       or jobs.dead_letter_message_id is distinct from c.dead_letter_message_id)
                 returning jobs.*, c.from_status as change_from, c.event as change_event,
                           c.detail as change_detail, c.recorded as change_recorded,
                           case when c.finishes and jobs.callback_url is not null
@@ -1746,6 +1784,7 @@ impl JobStore {
         .bind(CALLBACK_JOB_TYPE)
         .bind(CALLBACK_MAX_ATTEMPTS)
         .bind(CALLBACK_TIMEOUT_SECONDS)
+        .bind(&dead_letter_messages)
         .fetch_all(&self.pool)
         .await?;
         let mut saved = std::collections::HashMap::with_capacity(rows.len());

@@ -102,7 +102,11 @@ pub async fn dead_letter(state: &AppState, body: &[u8]) -> Answer {
             Some(count) => format!("dead-lettered after {count} delivery attempts"),
             None => "dead-lettered by Pub/Sub".to_owned(),
         };
-        match state.jobs.dead_letter(id, &detail, state.requeue).await {
+        match state
+            .jobs
+            .dead_letter(id, &envelope.message.message_id, &detail, state.requeue)
+            .await
+        {
             Ok(job) if job.status == JobStatus::Pending => {
                 tracing::info!(run_at = %job.run_at, "dead-lettered job requeued");
                 Answer::Ack(AckReason::Requeued, Some(id))

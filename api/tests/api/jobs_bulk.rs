@@ -181,7 +181,7 @@ async fn failed_jobs_are_listed_by_reason_and_finish_time_and_replayed_in_bulk(p
             max_delay: Duration::from_secs(1),
         };
         store
-            .dead_letter(id, "dead-lettered", policy)
+            .dead_letter(id, "dead-letter-1", "dead-lettered", policy)
             .await
             .expect("dead-letter");
         dead.push(id);

@@ -559,7 +559,12 @@ async fn dead_lettering_without_requeues_left_fails_a_live_job_and_leaves_a_fini
     let t = tenant(&pool, "acme").await;
     let id = submitted(&store, t, 3).await;
     let job = store
-        .dead_letter(id, "dead-lettered after 5 deliveries", NO_REQUEUE)
+        .dead_letter(
+            id,
+            "dead-letter-1",
+            "dead-lettered after 5 deliveries",
+            NO_REQUEUE,
+        )
         .await
         .expect("dl");
     assert_eq!(job.status, JobStatus::Failed);
@@ -569,7 +574,7 @@ async fn dead_lettering_without_requeues_left_fails_a_live_job_and_leaves_a_fini
         Some("dead-lettered after 5 deliveries")
     );
     let again = store
-        .dead_letter(id, "again", NO_REQUEUE)
+        .dead_letter(id, "dead-letter-2", "again", NO_REQUEUE)
         .await
         .expect("dl");
     assert_eq!(
@@ -577,7 +582,9 @@ async fn dead_lettering_without_requeues_left_fails_a_live_job_and_leaves_a_fini
         Some("dead-lettered after 5 deliveries")
     );
     assert!(matches!(
-        store.dead_letter(JobId::new(), "x", NO_REQUEUE).await,
+        store
+            .dead_letter(JobId::new(), "dead-letter-3", "x", NO_REQUEUE)
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -589,13 +596,13 @@ async fn dead_lettering_spares_a_job_a_live_delivery_still_runs(pool: PgPool) {
     let id = submitted(&store, t, 3).await;
     claimed(&store, id).await;
     let job = store
-        .dead_letter(id, "busy nacks", NO_REQUEUE)
+        .dead_letter(id, "dead-letter-4", "busy nacks", NO_REQUEUE)
         .await
         .expect("dl");
     assert_eq!(job.status, JobStatus::Processing);
     age_an_hour(&pool, id).await;
     let job = store
-        .dead_letter(id, "holder vanished", NO_REQUEUE)
+        .dead_letter(id, "dead-letter-5", "holder vanished", NO_REQUEUE)
         .await
         .expect("dl");
     assert_eq!(job.status, JobStatus::Failed);
@@ -607,7 +614,7 @@ async fn dead_lettering_spares_a_job_a_live_delivery_still_runs(pool: PgPool) {
         .await
         .expect("record");
     let job = store
-        .dead_letter(flaky, "dead-lettered", NO_REQUEUE)
+        .dead_letter(flaky, "dead-letter-6", "dead-lettered", NO_REQUEUE)
         .await
         .expect("dl");
     assert_eq!(
@@ -956,7 +963,7 @@ async fn a_dead_letter_requeues_a_job_with_attempts_left_until_it_keeps_coming_w
         .await
         .expect("mark");
     let job = store
-        .dead_letter(id, "dead-lettered", policy)
+        .dead_letter(id, "dead-letter-7", "dead-lettered", policy)
         .await
         .expect("dl");
     assert_eq!((job.status, job.attempts), (JobStatus::Pending, 0));
@@ -974,7 +981,7 @@ async fn a_dead_letter_requeues_a_job_with_attempts_left_until_it_keeps_coming_w
 
     // A second dead-letter without an attempt in between: requeued once more.
     store
-        .dead_letter(id, "dead-lettered", policy)
+        .dead_letter(id, "dead-letter-8", "dead-lettered", policy)
         .await
         .expect("dl");
     // An attempt runs: that is progress, and the count starts again.
@@ -984,16 +991,16 @@ async fn a_dead_letter_requeues_a_job_with_attempts_left_until_it_keeps_coming_w
         .record(&job, Outcome::Retryable("HTTP 503".into()))
         .await
         .expect("record");
-    for _ in 0..2 {
+    for n in 0..2 {
         let job = store
-            .dead_letter(id, "dead-lettered", policy)
+            .dead_letter(id, &format!("dead-letter-9.{n}"), "dead-lettered", policy)
             .await
             .expect("dl");
         assert_eq!(job.status, JobStatus::Pending);
     }
     // The limit reached without progress: failed, with the handler's error kept.
     let job = store
-        .dead_letter(id, "dead-lettered", policy)
+        .dead_letter(id, "dead-letter-10", "dead-lettered", policy)
         .await
         .expect("dl");
     assert_eq!(job.status, JobStatus::Failed);
@@ -1258,4 +1265,36 @@ async fn a_rate_limit_counts_per_key_and_frees_a_slot_when_its_window_ends(pool:
         .await
         .expect("count");
     assert_eq!(left, 3, "two of u1 in the window, one of u2");
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn concurrent_copies_of_one_dead_letter_count_once(pool: PgPool) {
+    let store = store(&pool);
+    let t = tenant(&pool, "acme").await;
+    let id = submitted(&store, t, 3).await;
+    let policy = RequeuePolicy {
+        limit: 1,
+        delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(1),
+    };
+
+    let copies = (0..8).map(|_| store.dead_letter(id, "dead-letter-42", "dead-lettered", policy));
+    for job in futures::future::join_all(copies).await {
+        assert_eq!(job.expect("dead-letter").status, JobStatus::Pending);
+    }
+
+    // A second, distinct dead-letter is counted: past the limit of 1, failed.
+    let job = store
+        .dead_letter(id, "dead-letter-43", "dead-lettered", policy)
+        .await
+        .expect("dead-letter");
+    assert_eq!(job.status, JobStatus::Failed);
+    let requeues: i64 = sqlx::query_scalar(
+        "select count(*) from job_events where job_id = $1 and event = 'requeued'",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(requeues, 1);
 }

@@ -9,9 +9,13 @@ use sqlx::postgres::PgPoolOptions;
 use std::time::Duration;
 
 /// A dead-lettered message as Pub/Sub forwards it: the original attributes
-/// plus the delivery count, on the dead-letter subscription.
+/// plus the delivery count, on the dead-letter subscription, as a message of
+/// its own (each forward has a new message id).
 fn dead_lettered(job_id: JobId, deliveries: u32) -> Value {
     let mut body = envelope(job_id, "noop", 1);
+    let message_id = uuid::Uuid::new_v4().to_string();
+    body["message"]["messageId"] = json!(message_id);
+    body["message"]["message_id"] = json!(message_id);
     body["message"]["attributes"][DEAD_LETTER_DELIVERY_COUNT] = json!(deliveries.to_string());
     body["subscription"] = json!("projects/test-project/subscriptions/jobs-dead-letter-worker");
     body
@@ -167,4 +171,27 @@ async fn a_database_outage_nacks_deliveries_and_dead_letters_with_503() {
         assert_eq!(response.headers()["retry-after"], "10");
         assert_problem(response, 503, "unavailable").await;
     }
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_redelivered_dead_letter_counts_once_so_the_job_keeps_its_requeues(pool: PgPool) {
+    let worker = spawn_worker(pool).await;
+    let job = worker.insert_job("noop", json!({}), 5, 30).await;
+    // One dead-letter whose answer Pub/Sub did not get in time, delivered
+    // again and again: more times than the requeue limit.
+    let body = dead_lettered(job.id, 5).to_string();
+
+    for _ in 0..7 {
+        assert_ack(
+            worker.post("/pubsub/dead-letter", body.clone(), None).await,
+            "requeued",
+        )
+        .await;
+    }
+
+    let after = worker.job(job.id).await;
+    assert_eq!((after.status, after.attempts), (JobStatus::Pending, 0));
+    assert_eq!(after.failure_reason, None);
+    let history = worker.history(job.id).await;
+    assert_eq!(events(&history), ["submitted", "requeued"]);
 }
