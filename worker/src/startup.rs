@@ -7,7 +7,7 @@ use crate::push_auth::PushVerifier;
 use crate::reconciler::Reconciler;
 use crate::routes::app;
 use crate::running::{Running, follow_cancellations};
-use crate::settings::{WorkerMode, WorkerSettings};
+use crate::settings::WorkerSettings;
 use crate::state::AppState;
 use jobs_domain::{CallbackSecrets, JobStore, JobTypeStore};
 use jobs_job_types::{GoogleIdTokens, JobTypeCatalog, Registry, TargetCaller};
@@ -71,17 +71,13 @@ pub async fn build_with(
         let publisher = publisher.clone();
         Arc::new(move |message, version| publisher.hand_off_message(message, version))
     });
-    // Claims and outcomes are grouped only in pull mode. A push is an HTTP
-    // request Pub/Sub times out at its ack deadline: a push held for a batch
-    // under a burst misses it more often, and the redelivered dead-letters
-    // count as further ones (seen in the chaos test at the emulator's time
-    // scale), while Cloud Run scales push workers out instead.
-    let jobs = match (
-        settings.pull.mode,
-        settings.server.group_commit.group_commit(),
-    ) {
-        (WorkerMode::Pull, Some(grouping)) => jobs.group_commit(grouping),
-        _ => jobs,
+    // Concurrent deliveries' claims and outcomes share statements (pushed
+    // or pulled). A push held in a batch past its ack deadline is delivered
+    // again; that copy finds the lease held and is nacked, and a dead-letter
+    // redelivered is counted once (by its message id).
+    let jobs = match settings.server.group_commit.group_commit() {
+        Some(grouping) => jobs.group_commit(grouping),
+        None => jobs,
     };
     let reconciler = Reconciler::new(
         jobs.clone(),
