@@ -113,8 +113,8 @@ variable "pull_concurrency" {
   default     = 64
 
   validation {
-    condition     = var.pull_concurrency >= 1 && var.pull_concurrency <= 128 && floor(var.pull_concurrency) == var.pull_concurrency
-    error_message = "pull_concurrency must be a whole number from 1 to 128 (the worker's PULL_MAX_OUTSTANDING_MESSAGES default)."
+    condition     = var.pull_concurrency >= 1 && var.pull_concurrency <= 1000 && floor(var.pull_concurrency) == var.pull_concurrency
+    error_message = "pull_concurrency must be a whole number from 1 to 1000 (the worker's PULL_MAX_OUTSTANDING_MESSAGES default)."
   }
 }
 

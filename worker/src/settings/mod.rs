@@ -133,7 +133,7 @@ mod tests {
             .expect("consistent")
             .expect("pull mode");
         assert_eq!(pull.subscription, PULL_SUBSCRIPTION);
-        assert_eq!((pull.concurrency, pull.max_outstanding), (8, 128));
+        assert_eq!((pull.concurrency, pull.max_outstanding), (8, 1000));
         assert_eq!(pull.ack_deadline, Duration::from_secs(60));
     }
 

@@ -42,9 +42,11 @@ pub struct PullSettings {
     pub concurrency: u32,
     /// Messages Pub/Sub may hand a `pull` worker before it acks or nacks
     /// some: at least PULL_CONCURRENCY; those over it wait, their ack
-    /// deadlines extended, for a free slot.
+    /// deadlines extended, for a free slot. The client sends acks every
+    /// 100 ms, and an acked message counts until then, so this also caps
+    /// throughput at about ten times its value per second.
     #[arg(long = "pull-max-outstanding-messages", env = "PULL_MAX_OUTSTANDING_MESSAGES",
-          value_name = "PULL_MAX_OUTSTANDING_MESSAGES", default_value_t = 128,
+          value_name = "PULL_MAX_OUTSTANDING_MESSAGES", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_outstanding: u32,
     /// Seconds each extension of a pulled message's ack deadline reaches
