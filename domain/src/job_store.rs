@@ -1490,16 +1490,20 @@ impl JobStore {
                 order by j.finished_at
                 limit $4
                 for update of j skip locked
+            ), deleted as (
+                delete from jobs where id in (select id from expired) returning id
+            ), history as (
+                delete from job_events where job_id in (select id from deleted)
             )
-            delete from jobs where id in (select id from expired)",
+            select count(*) from deleted",
         )
         .bind(defaults.completed.as_secs_f64())
         .bind(defaults.failed.as_secs_f64())
         .bind(defaults.cancelled.as_secs_f64())
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(deleted.rows_affected())
+        Ok(u64::try_from(deleted).unwrap_or(0))
     }
 
     /// Deletes up to `limit` rate-limit slots whose window has ended; returns
