@@ -7,7 +7,7 @@ use crate::job_waiters::{JobWaiters, max_wait};
 use crate::rate_limit::TenantRateLimit;
 use crate::routes::app;
 use crate::settings::ApiSettings;
-use crate::state::{AppState, Shared};
+use crate::state::Shared;
 use jobs_domain::{CallbackSecrets, JobStore, JobTypeStore, ScheduleStore, db};
 use jobs_job_types::JobTypeCatalog;
 use jobs_runtime::settings::SettingError;
@@ -52,7 +52,7 @@ pub async fn build_on(settings: &ApiSettings, pool: PgPool) -> Result<Server, St
     let callback_secrets = CallbackSecrets::new(pool.clone());
     let api_keys = ApiKeys::new(pool.clone(), settings.requests.api_key_cache);
     let waiters = JobWaiters::new(metrics.clone());
-    let state = AppState::new(Shared {
+    let state = Arc::new(Shared {
         callback_secrets,
         jobs,
         schedules,

@@ -8,7 +8,7 @@ use crate::reconciler::Reconciler;
 use crate::routes::app;
 use crate::running::{Running, follow_cancellations};
 use crate::settings::WorkerSettings;
-use crate::state::{AppState, Shared};
+use crate::state::Shared;
 use jobs_domain::{CallbackSecrets, JobStore, JobTypeStore};
 use jobs_job_types::{GoogleIdTokens, JobTypeCatalog, Registry, TargetCaller};
 use jobs_runtime::settings::SettingError;
@@ -89,7 +89,7 @@ pub async fn build_with(
     );
     let running = Running::default();
     let listened = jobs.clone();
-    let state = AppState::new(Shared {
+    let state = Arc::new(Shared {
         callback_secrets,
         jobs,
         registry: Arc::new(registry),

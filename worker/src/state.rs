@@ -6,29 +6,13 @@ use crate::running::Running;
 use jobs_domain::{CallbackSecrets, DeferralPolicy, JobStore, RequeuePolicy};
 use jobs_job_types::{JobTypeCatalog, Registry, SecretBox, TargetCaller};
 use jobs_runtime::Metrics;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The state every route shares: one pointer, since it is cloned for every
-/// request's extractors and every delivery's tasks.
-#[derive(Debug, Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl AppState {
-    /// Shares `shared` between the routes and tasks.
-    pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
-    }
-}
-
-impl Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
+/// The state the routes and deliveries share: one pointer, since it is cloned for
+/// every extractor and middleware of every request (cloning the fields one
+/// by one was 4 % of the API's CPU under submit load).
+pub type AppState = Arc<Shared>;
 
 /// What the routes and deliveries share.
 #[derive(Debug)]
