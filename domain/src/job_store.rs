@@ -971,7 +971,7 @@ impl JobStore {
     /// the workers), and the job is returned still `processing`: the worker
     /// running it stops it. A second request for a running job changes nothing.
     pub async fn cancel(&self, tenant: TenantId, id: JobId) -> Result<Job, StoreError> {
-        self.change(Some(tenant), id, |read| match read.job.status {
+        self.change(Some(tenant), id, None, |read| match read.job.status {
             JobStatus::Processing if read.job.cancel_requested_at.is_some() => None,
             JobStatus::Processing => Some(Cause::CancelRequested),
             _ => Some(Cause::Cancelled),
@@ -1019,7 +1019,7 @@ impl JobStore {
 
     /// Sends a failed or cancelled job of the tenant's back to pending.
     pub async fn retry(&self, tenant: TenantId, id: JobId) -> Result<Job, StoreError> {
-        self.change(Some(tenant), id, |_| Some(Cause::Retried))
+        self.change(Some(tenant), id, None, |_| Some(Cause::Retried))
             .await
     }
 
@@ -1082,33 +1082,21 @@ impl JobStore {
         detail: &str,
         policy: RequeuePolicy,
     ) -> Result<Job, StoreError> {
-        for _ in 0..DECIDE_TRIES {
-            let read = self.read(None, id).await?.ok_or(StoreError::NotFound)?;
+        // Guarded by the message id too: a requeue leaves the job pending
+        // with its attempts, so a concurrent copy of this dead-letter would
+        // pass the state guard alone.
+        self.change(None, id, Some(message_id), |read| {
             let live_lease = read.job.status == JobStatus::Processing && !read.lease_expired;
             let counted = read.dead_letter_message_id.as_deref() == Some(message_id);
-            if read.job.status.is_terminal() || live_lease || counted {
-                return Ok(read.job);
-            }
-            let cause = Cause::DeadLettered(DeadLetter {
-                detail: detail.to_owned(),
-                without_progress: read.dead_letters,
-                policy,
-            });
-            let change = Change {
-                id,
-                tenant: None,
-                transition: Transition::decide(&read.job, read.dead_letters, cause)?,
-                version: None,
-                dead_letter_message: Some(message_id.to_owned()),
-            };
-            // Guarded by the message id too: a requeue leaves the job pending
-            // with its attempts, so a concurrent copy of this dead-letter
-            // would pass the state guard alone.
-            if let Some(job) = self.write_rows(&[change]).await?.remove(&id) {
-                return Ok(job);
-            }
-        }
-        Err(StoreError::Contended)
+            (!read.job.status.is_terminal() && !live_lease && !counted).then(|| {
+                Cause::DeadLettered(DeadLetter {
+                    detail: detail.to_owned(),
+                    without_progress: read.dead_letters,
+                    policy,
+                })
+            })
+        })
+        .await
     }
 
     /// Tries to take the lease of a job for one delivery, in one statement;
@@ -1524,10 +1512,13 @@ impl JobStore {
     /// Reads a job, lets `cause_of` say what happens to it (`None`: nothing,
     /// the job is returned as it is), and writes the decided transition. A
     /// write that finds the job changed since the read decides again.
+    /// `dead_letter_message` is the message id a dead-letter counts: the
+    /// write also requires that the job has not counted it yet.
     async fn change(
         &self,
         tenant: Option<TenantId>,
         id: JobId,
+        dead_letter_message: Option<&str>,
         cause_of: impl Fn(&Read) -> Option<Cause>,
     ) -> Result<Job, StoreError> {
         for _ in 0..DECIDE_TRIES {
@@ -1535,8 +1526,14 @@ impl JobStore {
             let Some(cause) = cause_of(&read) else {
                 return Ok(read.job);
             };
-            let transition = Transition::decide(&read.job, read.dead_letters, cause)?;
-            if let Some(job) = self.write(tenant, &read.job, &transition, None).await? {
+            let change = Change {
+                id,
+                tenant,
+                transition: Transition::decide(&read.job, read.dead_letters, cause)?,
+                version: None,
+                dead_letter_message: dead_letter_message.map(str::to_owned),
+            };
+            if let Some(job) = self.write_rows(&[change]).await?.remove(&id) {
                 return Ok(job);
             }
         }
