@@ -1431,17 +1431,18 @@ impl JobStore {
         let versions: Vec<DateTime<Utc>> = published.iter().map(|(_, at)| *at).collect();
         sqlx::query(
             // Locked in id order first, as claims lock, so the two cannot deadlock.
-            // The limit keeps the plan a lookup by key (see `claim_found!`).
+            // The limit keeps the plan a lookup by key (see `claim_found!`);
+            // `locked` carries the versions, so the update joins only it.
             "with published as (
                 select * from unnest($1::uuid[], $2::timestamptz[]) as published (id, version)
                 limit cardinality($1)
              ), locked as (
-                select jobs.id from jobs join published on jobs.id = published.id
+                select jobs.id, published.version from jobs join published on jobs.id = published.id
                 order by jobs.id for update of jobs
              )
              update jobs set published_at = now()
-             from published join locked on locked.id = published.id
-             where jobs.id = published.id and jobs.updated_at = published.version",
+             from locked
+             where jobs.id = locked.id and jobs.updated_at = locked.version",
         )
         .bind(&ids)
         .bind(&versions)
@@ -1691,6 +1692,9 @@ impl JobStore {
             .map(|c| c.dead_letter_message.as_deref())
             .collect();
         // The limit keeps the plan a lookup by key (see `claim_found!`).
+        // `locked` carries the changes, so the update joins only it: joined
+        // to `changes` as well, the two CTE scans made a nested loop
+        // quadratic in the batch.
         let rows = sqlx::query(concat!(
             "with changes as (
                 select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::int4[],
@@ -1704,7 +1708,7 @@ impl JobStore {
                           version, callback_id, dead_letter_message_id)
                 limit cardinality($1)
             ), locked as (
-                select jobs.id from jobs join changes on jobs.id = changes.id
+                select changes.* from jobs join changes on jobs.id = changes.id
                 order by jobs.id for update of jobs
             ), updated as (
                 update jobs set
@@ -1727,7 +1731,7 @@ impl JobStore {
                     finished_at = case when c.finishes then now() end,
                     published_at = case when c.republish then null else jobs.published_at end,
                     updated_at = now()
-                from changes c join locked on locked.id = c.id
+                from locked c
                 where jobs.id = c.id and (c.tenant_id is null or jobs.tenant_id = c.tenant_id)
                   and jobs.status = c.from_status and jobs.attempts = c.from_attempts
                   and jobs.max_attempts = c.from_max
