@@ -6,6 +6,8 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use jobs_domain::{FieldError, JobSubmission, NewJob, RateLimit, TenantId};
+use std::future::Future;
+use tracing::Instrument;
 
 /// A submission that passed every check.
 #[derive(Debug)]
@@ -88,4 +90,21 @@ pub async fn require_callback_secret<'a>(
         ));
     }
     Ok(())
+}
+
+/// Runs `work` (a store write and the hand-off of what it stored) in a task
+/// of its own, so a client that goes away mid-request cannot cancel the
+/// hand-off of jobs already committed: they would wait for the reconciler's
+/// grace instead. `work` runs in the request's span, so its publish
+/// continues the request's trace; a panic in it is raised here, as if it
+/// ran inline.
+pub async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::spawn(work.instrument(tracing::Span::current())).await {
+        Ok(result) => result,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        // Cancelled: the runtime is shutting down.
+        Err(_) => Err(ApiError::Unavailable),
+    }
 }

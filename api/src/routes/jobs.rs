@@ -4,7 +4,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{JobIdPath, JsonBody, Tenant};
 use crate::page_token;
 use crate::state::AppState;
-use crate::submission::{prepare, require_callback_secret};
+use crate::submission::{detached, prepare, require_callback_secret};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -78,22 +78,29 @@ async fn submit_job(
         std::iter::once(("callback_url".to_owned(), &prepared.job)),
     )
     .await?;
-    let submitted = match &prepared.rate_limit {
-        Some((limit, key)) => {
-            state
-                .jobs
-                .insert_rate_limited(tenant, prepared.job, limit, key)
-                .await?
+    let submitted = detached({
+        let state = state.clone();
+        async move {
+            let submitted = match &prepared.rate_limit {
+                Some((limit, key)) => {
+                    state
+                        .jobs
+                        .insert_rate_limited(tenant, prepared.job, limit, key)
+                        .await?
+                }
+                None => state.jobs.insert(tenant, prepared.job).await?,
+            };
+            // A delayed job is published by the reconciler when it comes due.
+            if submitted.created && submitted.job.run_at <= chrono::Utc::now() {
+                state.publisher.hand_off(&submitted.job);
+            }
+            Ok(submitted)
         }
-        None => state.jobs.insert(tenant, prepared.job).await?,
-    };
+    })
+    .await?;
     state
         .metrics
         .job_submitted(&submitted.job.job_type, !submitted.created);
-    // A delayed job is published by the reconciler when it comes due.
-    if submitted.created && submitted.job.run_at <= chrono::Utc::now() {
-        state.publisher.hand_off(&submitted.job);
-    }
     let status = if submitted.created {
         StatusCode::ACCEPTED
     } else {

@@ -6,7 +6,7 @@ use crate::extract::{JsonBody, Tenant, field_of};
 use crate::page_token;
 use crate::routes::jobs::type_filter_error;
 use crate::state::AppState;
-use crate::submission::{prepare, require_callback_secret};
+use crate::submission::{detached, prepare, require_callback_secret};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -117,21 +117,29 @@ async fn submit_batch(
         .enumerate()
         .map(|(index, job)| (format!("jobs/{index}/callback_url"), job));
     require_callback_secret(&state, tenant, with_fields).await?;
-    let submitted = state.jobs.insert_many(tenant, &jobs).await?;
-    let now = Utc::now();
-    let mut due = Vec::new();
+    let submitted = detached({
+        let state = state.clone();
+        async move {
+            let submitted = state.jobs.insert_many(tenant, &jobs).await?;
+            let now = Utc::now();
+            let due: Vec<Job> = submitted
+                .iter()
+                .filter(|item| item.created && item.job.run_at <= now)
+                .map(|item| item.job.clone())
+                .collect();
+            // One publishing task for the batch; delayed jobs are the reconciler's.
+            state.publisher.hand_off_all(&due);
+            Ok(submitted)
+        }
+    })
+    .await?;
     let mut answer = Vec::with_capacity(submitted.len());
     for item in submitted {
         state
             .metrics
             .job_submitted(&item.job.job_type, !item.created);
-        if item.created && item.job.run_at <= now {
-            due.push(item.job.clone());
-        }
         answer.push(item.job);
     }
-    // One publishing task for the batch; delayed jobs are the reconciler's.
-    state.publisher.hand_off_all(&due);
     Ok((StatusCode::ACCEPTED, Json(BatchJobs { jobs: answer })).into_response())
 }
 

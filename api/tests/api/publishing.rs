@@ -64,6 +64,64 @@ async fn a_submitted_job_is_published_with_its_id_and_type(pool: PgPool) {
     assert!(published_at_is_set(&pool, id).await, "publish not recorded");
 }
 
+/// Posts `body` to `path` while inserts are blocked, gives up before the
+/// commit, then lets the insert through: the job must still be published
+/// by the API, not left to the reconciler's grace.
+async fn published_though_the_client_gave_up(pool: PgPool, path: &str, body: Value) {
+    let app = spawn_app(pool.clone()).await;
+    let mut blocker = pool.begin().await.expect("begin");
+    sqlx::query("lock table jobs in share mode")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let gave_up = app
+        .client
+        .post(format!("{}{path}", app.address))
+        .bearer_auth(&app.api_key)
+        .json(&body)
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(
+        gave_up.is_err(),
+        "the submit answered while inserts were blocked"
+    );
+    // Time for the server to see the closed connection and drop the request.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    blocker.commit().await.expect("release");
+
+    let published = tokio::time::timeout(GUARD, async {
+        loop {
+            let published: i64 =
+                sqlx::query_scalar("select count(*) from jobs where published_at is not null")
+                    .fetch_one(&pool)
+                    .await
+                    .expect("count");
+            if published == 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        published.is_ok(),
+        "the committed job was left to the reconciler"
+    );
+    let (data, _) = next_message(&app).await;
+    assert_eq!(data["type"], "noop");
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_job_committed_after_its_client_went_away_is_still_published(pool: PgPool) {
+    published_though_the_client_gave_up(pool, "/v1/jobs", noop()).await;
+}
+
+#[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
+async fn a_batch_committed_after_its_client_went_away_is_still_published(pool: PgPool) {
+    published_though_the_client_gave_up(pool, "/v1/jobs/batch", json!({"jobs": [noop()]})).await;
+}
+
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
 async fn a_retried_job_is_published_again(pool: PgPool) {
     let app = spawn_app(pool).await;
