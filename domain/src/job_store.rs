@@ -295,6 +295,45 @@ fn unavailable_for_all<T>(calls: usize, err: &sqlx::Error) -> Vec<Result<T, Stor
         .collect()
 }
 
+/// Answers a batch of calls on jobs, in order, each as if made alone: one
+/// `statement` for the first call on each job, then each repeat by a
+/// statement of its own (after the first, so its guard sees that write).
+/// When the batch's statement fails for a row, every call runs alone, so
+/// only the bad one fails; when the database is unreachable, all fail at once.
+async fn by_job<C, V, F, Fut>(
+    calls: Vec<C>,
+    job: impl Fn(&C) -> JobId,
+    statement: F,
+) -> Vec<Result<Option<V>, StoreError>>
+where
+    C: Clone,
+    F: Fn(Vec<C>) -> Fut,
+    Fut: Future<Output = Result<std::collections::HashMap<JobId, V>, StoreError>>,
+{
+    let mut first = std::collections::HashSet::with_capacity(calls.len());
+    let unique: Vec<C> = calls
+        .iter()
+        .filter(|call| first.insert(job(call)))
+        .cloned()
+        .collect();
+    let mut batch = match statement(unique).await {
+        Ok(rows) => Some(rows),
+        Err(StoreError::Unavailable(err)) => return unavailable_for_all(calls.len(), &err),
+        Err(_) => None,
+    };
+    let mut answered = std::collections::HashSet::with_capacity(calls.len());
+    let mut answers = Vec::with_capacity(calls.len());
+    for call in calls {
+        let id = job(&call);
+        let answer = match &mut batch {
+            Some(rows) if answered.insert(id) => Ok(rows.remove(&id)),
+            _ => statement(vec![call]).await.map(|mut rows| rows.remove(&id)),
+        };
+        answers.push(answer);
+    }
+    answers
+}
+
 /// The answer of a grouped call whose batching task is gone: the runtime is
 /// shutting down, so the store is as unavailable as a closed pool.
 fn batcher_gone() -> StoreError {
@@ -1215,37 +1254,19 @@ impl JobStore {
     }
 
     /// A batch of deliveries' claims, by one statement; each is answered as
-    /// if it claimed alone. A job named twice is claimed for the first and
-    /// looked at again for the others (which then find its lease held).
-    /// When the statement fails, each claim runs alone.
+    /// if it claimed alone (see [`by_job`]): a job named twice is claimed for
+    /// the first and looked at again for the others, which then find its
+    /// lease held.
     async fn claim_grouped(
         &self,
         calls: Vec<(JobId, Duration)>,
     ) -> Vec<Result<Option<(bool, Read)>, StoreError>> {
-        let mut first = std::collections::HashSet::with_capacity(calls.len());
-        let unique: Vec<(JobId, Duration)> = calls
-            .iter()
-            .filter(|(id, _)| first.insert(*id))
-            .copied()
-            .collect();
-        let mut found = match self.claim_rows(&unique).await {
-            Ok(found) => Some(found),
-            Err(StoreError::Unavailable(err)) => return unavailable_for_all(calls.len(), &err),
-            Err(_) => None,
-        };
-        let mut answers = Vec::with_capacity(calls.len());
-        let mut answered = std::collections::HashSet::with_capacity(calls.len());
-        for (id, lease) in calls {
-            let answer = match &mut found {
-                Some(found) if answered.insert(id) => Ok(found.remove(&id)),
-                _ => self
-                    .claim_rows(&[(id, lease)])
-                    .await
-                    .map(|mut found| found.remove(&id)),
-            };
-            answers.push(answer);
-        }
-        answers
+        by_job(
+            calls,
+            |(id, _)| *id,
+            |batch| async move { self.claim_rows(&batch).await },
+        )
+        .await
     }
 
     /// The claim statement: for each job, whether this claim won, and the
@@ -1590,36 +1611,15 @@ impl JobStore {
     }
 
     /// A batch of writes, by one statement; each is answered as if written
-    /// alone. A job named twice is written for the first and alone, after,
-    /// for the others (whose guard then decides). When the statement fails,
-    /// each write runs alone.
+    /// alone (see [`by_job`]): a job named twice is written for the first and
+    /// alone, after, for the others, whose guard then decides.
     async fn write_grouped(&self, changes: Vec<Change>) -> Vec<Result<Option<Job>, StoreError>> {
-        let mut first = std::collections::HashSet::with_capacity(changes.len());
-        let unique: Vec<Change> = changes
-            .iter()
-            .filter(|change| first.insert(change.id))
-            .cloned()
-            .collect();
-        let mut written = match self.write_rows(&unique).await {
-            Ok(written) => Some(written),
-            Err(StoreError::Unavailable(err)) => return unavailable_for_all(changes.len(), &err),
-            Err(_) => None,
-        };
-        let mut answered = std::collections::HashSet::with_capacity(changes.len());
-        let mut answers = Vec::with_capacity(changes.len());
-        for change in changes {
-            let answer = match &mut written {
-                Some(written) if answered.insert(change.id) => Ok(written.remove(&change.id)),
-                _ => {
-                    let id = change.id;
-                    self.write_rows(&[change])
-                        .await
-                        .map(|mut rows| rows.remove(&id))
-                }
-            };
-            answers.push(answer);
-        }
-        answers
+        by_job(
+            changes,
+            |change| change.id,
+            |batch| async move { self.write_rows(&batch).await },
+        )
+        .await
     }
 
     /// Applies many decided transitions of one tenant's jobs, with their
