@@ -1,7 +1,8 @@
 //! Turning a client's submission into a job ready to store: its type (a
 //! tenant's own, from the cache, or a built-in), that type's limits and
 //! payload rules, and the rate limit and concurrency key the job counts
-//! against. The single and the batch submit share it.
+//! against; and storing it detached from the request. The single and the
+//! batch submit share it.
 
 use crate::error::ApiError;
 use crate::state::AppState;

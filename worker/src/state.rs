@@ -9,9 +9,9 @@ use jobs_runtime::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The state the routes and deliveries share: one pointer, since it is cloned for
-/// every extractor and middleware of every request (cloning the fields one
-/// by one was 4 % of the API's CPU under submit load).
+/// The state the routes and deliveries share: one pointer, since it is
+/// cloned for every extractor and middleware of every request (as the API's
+/// is, where cloning the fields one by one was 4 % of its CPU under load).
 pub type AppState = Arc<Shared>;
 
 /// What the routes and deliveries share.

@@ -90,6 +90,9 @@ async fn submit_job(
                 }
                 None => state.jobs.insert(tenant, prepared.job).await?,
             };
+            state
+                .metrics
+                .job_submitted(&submitted.job.job_type, !submitted.created);
             // A delayed job is published by the reconciler when it comes due.
             if submitted.created && submitted.job.run_at <= chrono::Utc::now() {
                 state.publisher.hand_off(&submitted.job);
@@ -98,9 +101,6 @@ async fn submit_job(
         }
     })
     .await?;
-    state
-        .metrics
-        .job_submitted(&submitted.job.job_type, !submitted.created);
     let status = if submitted.created {
         StatusCode::ACCEPTED
     } else {

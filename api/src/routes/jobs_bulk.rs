@@ -117,29 +117,28 @@ async fn submit_batch(
         .enumerate()
         .map(|(index, job)| (format!("jobs/{index}/callback_url"), job));
     require_callback_secret(&state, tenant, with_fields).await?;
-    let submitted = detached({
+    let answer = detached({
         let state = state.clone();
         async move {
             let submitted = state.jobs.insert_many(tenant, &jobs).await?;
             let now = Utc::now();
-            let due: Vec<Job> = submitted
-                .iter()
-                .filter(|item| item.created && item.job.run_at <= now)
-                .map(|item| item.job.clone())
-                .collect();
+            let mut due = Vec::new();
+            let mut answer = Vec::with_capacity(submitted.len());
+            for item in submitted {
+                state
+                    .metrics
+                    .job_submitted(&item.job.job_type, !item.created);
+                if item.created && item.job.run_at <= now {
+                    due.push(item.job.clone());
+                }
+                answer.push(item.job);
+            }
             // One publishing task for the batch; delayed jobs are the reconciler's.
             state.publisher.hand_off_all(&due);
-            Ok(submitted)
+            Ok(answer)
         }
     })
     .await?;
-    let mut answer = Vec::with_capacity(submitted.len());
-    for item in submitted {
-        state
-            .metrics
-            .job_submitted(&item.job.job_type, !item.created);
-        answer.push(item.job);
-    }
     Ok((StatusCode::ACCEPTED, Json(BatchJobs { jobs: answer })).into_response())
 }
 

@@ -32,24 +32,31 @@ async fn next_message(app: &TestApp) -> (Value, std::collections::HashMap<String
     (data, message.attributes)
 }
 
-async fn published_at_is_set(pool: &PgPool, id: &str) -> bool {
-    let id = uuid::Uuid::parse_str(id).expect("uuid");
+/// Whether `check` holds within the guard, asked every 20 ms.
+async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
     tokio::time::timeout(GUARD, async {
-        loop {
-            let set: bool =
-                sqlx::query_scalar("select published_at is not null from jobs where id = $1")
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await
-                    .expect("query");
-            if set {
-                return true;
-            }
+        while !check().await {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
-    .unwrap_or(false)
+    .is_ok()
+}
+
+async fn published_at_is_set(pool: &PgPool, id: &str) -> bool {
+    let id = uuid::Uuid::parse_str(id).expect("uuid");
+    eventually(|| async move {
+        sqlx::query_scalar("select published_at is not null from jobs where id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .expect("query")
+    })
+    .await
 }
 
 #[sqlx::test(migrator = "jobs_domain::db::MIGRATOR")]
@@ -90,24 +97,15 @@ async fn published_though_the_client_gave_up(pool: PgPool, path: &str, body: Val
     tokio::time::sleep(Duration::from_millis(300)).await;
     blocker.commit().await.expect("release");
 
-    let published = tokio::time::timeout(GUARD, async {
-        loop {
-            let published: i64 =
-                sqlx::query_scalar("select count(*) from jobs where published_at is not null")
-                    .fetch_one(&pool)
-                    .await
-                    .expect("count");
-            if published == 1 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let published = eventually(|| async {
+        sqlx::query_scalar::<_, i64>("select count(*) from jobs where published_at is not null")
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+            == 1
     })
     .await;
-    assert!(
-        published.is_ok(),
-        "the committed job was left to the reconciler"
-    );
+    assert!(published, "the committed job was left to the reconciler");
     let (data, _) = next_message(&app).await;
     assert_eq!(data["type"], "noop");
 }
