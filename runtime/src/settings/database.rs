@@ -5,7 +5,9 @@ use clap::Args;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// How to reach PostgreSQL.
 #[derive(Debug, Clone, Args)]
@@ -51,32 +53,85 @@ fn parse_database_url(value: &str) -> Result<PgConnectOptions, String> {
 /// one the server dropped while idle is caught before a request uses it.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
+/// How long after the pool opened a connection every connection is pinged
+/// before it is lent, however briefly it was idle. The pool opens one at
+/// start-up, when it grows, and when it replaces one the server dropped; in
+/// the last case the server (a failover, a restart, `pg_terminate_backend`)
+/// has usually dropped its siblings too, and a ping catches each of them
+/// before a request's statement fails on it.
+const PING_ALL_AFTER_A_CONNECT_FOR: Duration = Duration::from_secs(1);
+
+/// When the pool last opened a connection, shared by its hooks.
+#[derive(Clone)]
+struct LastConnect {
+    since: Instant,
+    /// Milliseconds from `since` to the last connect, plus one; zero: never.
+    at_millis: Arc<AtomicU64>,
+}
+
+impl LastConnect {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            at_millis: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn millis_now(&self) -> u64 {
+        u64::try_from(self.since.elapsed().as_millis())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
+    fn record(&self) {
+        self.at_millis.store(self.millis_now(), Ordering::Relaxed);
+    }
+
+    fn within(&self, window: Duration) -> bool {
+        match self.at_millis.load(Ordering::Relaxed) {
+            0 => false,
+            at => {
+                let window = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+                self.millis_now().saturating_sub(at) < window
+            }
+        }
+    }
+}
+
 impl DatabaseSettings {
     /// A pool that connects on first use, so a process starts (and reports
     /// not-ready) while the database is still coming up.
     ///
     /// It replaces dead connections: sqlx pings a connection when it comes
     /// back to the pool and closes it if it failed (as it does after any
-    /// connection-level error), and one idle for [`PING_WHEN_IDLE_FOR`] or
-    /// more is pinged again before it is lent, so a connection the server
-    /// terminated while idle (`pg_terminate_backend`, a failover, a restart)
-    /// is dropped and a new one opened. sqlx's `test_before_acquire` would
-    /// ping before every statement: a third round trip for each on a busy
-    /// pool. A statement that loses its connection mid-flight fails with
+    /// connection-level error). One is pinged again before it is lent when
+    /// it sat idle for [`PING_WHEN_IDLE_FOR`] or more, or when the pool
+    /// opened any connection in the last [`PING_ALL_AFTER_A_CONNECT_FOR`],
+    /// so a connection the server terminated while idle is dropped and a new
+    /// one opened. sqlx's `test_before_acquire` would ping before every
+    /// statement: a third round trip for each on a busy, settled pool. A
+    /// statement that loses its connection mid-flight fails with
     /// [`jobs_domain::StoreError::Unavailable`]; it is never retried here,
     /// since it may have committed.
     pub fn pool(&self) -> PgPool {
-        self.pool_pinging_after(PING_WHEN_IDLE_FOR)
+        self.pool_pinging(PING_WHEN_IDLE_FOR, PING_ALL_AFTER_A_CONNECT_FOR)
     }
 
-    fn pool_pinging_after(&self, idle: Duration) -> PgPool {
+    fn pool_pinging(&self, idle: Duration, after_a_connect: Duration) -> PgPool {
+        let connected = LastConnect::new();
+        let acquiring = connected.clone();
         PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
             .test_before_acquire(false)
+            .after_connect(move |_, _| {
+                connected.record();
+                Box::pin(async { Ok(()) })
+            })
             .before_acquire(move |conn, meta| {
+                let unsettled = acquiring.within(after_a_connect);
                 Box::pin(async move {
-                    if meta.idle_for >= idle {
+                    if unsettled || meta.idle_for >= idle {
                         // An error closes the connection and the pool tries another.
                         conn.ping().await?;
                     }
@@ -104,16 +159,14 @@ mod tests {
             .expect("DATABASE_URL must name a PostgreSQL server for this test")
     }
 
-    #[tokio::test]
-    async fn a_connection_the_server_dropped_while_idle_is_replaced_before_it_is_lent() {
-        let url = server_url();
-        // Idle for at least zero: every acquire pings, as an idle one's would.
-        let pool = settings(&url).pool_pinging_after(Duration::ZERO);
+    /// Runs a statement on `pool`, has the server terminate the backend it
+    /// ran on, and runs another: the statement must land on a new backend.
+    async fn assert_the_terminated_connection_is_replaced(pool: PgPool, url: &str) {
         let first: i32 = sqlx::query_scalar("select pg_backend_pid()")
             .fetch_one(&pool)
             .await
             .expect("the first statement runs");
-        let mut admin = sqlx::PgConnection::connect(&url)
+        let mut admin = sqlx::PgConnection::connect(url)
             .await
             .expect("PostgreSQL is reachable at DATABASE_URL");
         let terminated: bool = sqlx::query_scalar("select pg_terminate_backend($1, 5000)")
@@ -127,5 +180,24 @@ mod tests {
             .await
             .expect("the dropped connection is replaced, not lent");
         assert_ne!(first, second);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_dropped_while_idle_is_replaced_before_it_is_lent() {
+        let url = server_url();
+        // Idle for at least zero, and no connect counts as recent: only the
+        // idle rule can ping.
+        let pool = settings(&url).pool_pinging(Duration::ZERO, Duration::ZERO);
+        assert_the_terminated_connection_is_replaced(pool, &url).await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_dropped_soon_after_the_pool_connected_is_replaced_however_briefly_idle() {
+        let url = server_url();
+        // No connection is ever idle long enough to be pinged for it: only the
+        // recent connect can ping, as during a failover's reconnects.
+        let hour = Duration::from_secs(3600);
+        let pool = settings(&url).pool_pinging(hour, hour);
+        assert_the_terminated_connection_is_replaced(pool, &url).await;
     }
 }
