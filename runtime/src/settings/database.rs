@@ -5,8 +5,7 @@ use clap::Args;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How to reach PostgreSQL.
@@ -61,40 +60,20 @@ const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 /// before a request's statement fails on it.
 const PING_ALL_AFTER_A_CONNECT_FOR: Duration = Duration::from_secs(1);
 
-/// When the pool last opened a connection, shared by its hooks.
-#[derive(Clone)]
-struct LastConnect {
-    since: Instant,
-    /// Milliseconds from `since` to the last connect, plus one; zero: never.
-    at_millis: Arc<AtomicU64>,
-}
+/// When the pool last opened a connection (`None`: never), shared by its hooks.
+#[derive(Clone, Default)]
+struct LastConnect(Arc<Mutex<Option<Instant>>>);
 
 impl LastConnect {
-    fn new() -> Self {
-        Self {
-            since: Instant::now(),
-            at_millis: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    fn millis_now(&self) -> u64 {
-        u64::try_from(self.since.elapsed().as_millis())
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1)
-    }
-
     fn record(&self) {
-        self.at_millis.store(self.millis_now(), Ordering::Relaxed);
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
     }
 
     fn within(&self, window: Duration) -> bool {
-        match self.at_millis.load(Ordering::Relaxed) {
-            0 => false,
-            at => {
-                let window = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-                self.millis_now().saturating_sub(at) < window
-            }
-        }
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < window)
     }
 }
 
@@ -118,7 +97,7 @@ impl DatabaseSettings {
     }
 
     fn pool_pinging(&self, idle: Duration, after_a_connect: Duration) -> PgPool {
-        let connected = LastConnect::new();
+        let connected = LastConnect::default();
         let acquiring = connected.clone();
         PgPoolOptions::new()
             .max_connections(self.max_connections)
